@@ -1,0 +1,3 @@
+"""iqaxai: a reproducible companion for explainable image quality assessment research."""
+
+__version__ = "0.1.0"

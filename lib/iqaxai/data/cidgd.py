@@ -1,0 +1,90 @@
+"""CIDGD, the Colourlab Image Database: Geometric Distortions (Pedersen & Amirshahi, CIC 2021).
+
+The official layout and score format are unverified, so this loader reads a documented CSV that the
+user writes from the official release (see the 'CIDGD' section of data/README.md)::
+
+    CIDGD/
+        cidgd_scores.csv    header: reference,distorted,score[,scale_min,scale_max]
+        <any folders>       the images, at the paths given in the CSV (relative to CIDGD/)
+
+``reference`` and ``distorted`` are image paths relative to the ``CIDGD/`` folder; ``score`` is the
+subjective score with higher = better (pass ``lower_better=True`` otherwise). The nominal score range is
+taken per row from the optional ``scale_min`` / ``scale_max`` columns, else from ``score_range``
+(default 0-100), and mapped linearly to 0-100. No SD. Group keys ``ref`` (the reference path as
+written), ``ref_path``; the seeded split keeps each reference image in one split.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from iqaxai.data.common import (
+    DatasetError,
+    check_scores,
+    finish_table,
+    locate_dataset,
+    require_columns,
+    require_images,
+)
+from iqaxai.data.splits import seeded_split
+
+NAME = "CIDGD"
+KEY = "cidgd"
+FOLDER = "CIDGD"
+SCORES_FILE = "cidgd_scores.csv"
+
+
+def load_cidgd(
+    root: str | os.PathLike | None = None,
+    split_seed: int = 0,
+    ratios: Sequence[float] = (0.7, 0.1, 0.2),
+    score_range: tuple[float, float] = (0.0, 100.0),
+    lower_better: bool = False,
+) -> pd.DataFrame:
+    """CIDGD table from ``cidgd_scores.csv`` (format documented in the module docstring)."""
+    folder = locate_dataset(NAME, [FOLDER], root, [SCORES_FILE])
+    path = folder / SCORES_FILE
+    raw = pd.read_csv(path)
+    raw.columns = [str(c).strip() for c in raw.columns]
+    require_columns(NAME, path, raw, ["reference", "distorted", "score"])
+    check_scores(NAME, path, raw["score"], "score")
+
+    n = len(raw)
+    if "scale_min" in raw.columns or "scale_max" in raw.columns:
+        require_columns(NAME, path, raw, ["scale_min", "scale_max"])
+        check_scores(NAME, path, raw["scale_min"], "scale_min")
+        check_scores(NAME, path, raw["scale_max"], "scale_max")
+        lo = raw["scale_min"].astype(float).to_numpy()
+        hi = raw["scale_max"].astype(float).to_numpy()
+    else:
+        lo = np.full(n, float(score_range[0]))
+        hi = np.full(n, float(score_range[1]))
+    if (hi <= lo).any():
+        raise DatasetError(NAME, path, "the score range must have scale_max > scale_min")
+
+    refs = raw["reference"].astype(str).str.strip().str.replace("\\", "/", regex=False).tolist()
+    images = raw["distorted"].astype(str).str.strip().str.replace("\\", "/", regex=False).tolist()
+    paths = require_images(NAME, folder, images, what="distorted images")
+    ref_paths = require_images(NAME, folder, refs, what="reference images")
+    score = raw["score"].astype(float).to_numpy()
+    mos = (score - lo) / (hi - lo) * 100.0
+    if lower_better:
+        mos = 100.0 - mos
+    table = pd.DataFrame(
+        {
+            "image": images,
+            "path": paths,
+            "mos": mos,
+            "mos_original": score,
+            "sd": np.nan,
+            "sd_original": np.nan,
+            "ref": refs,
+            "ref_path": ref_paths,
+        }
+    )
+    table["split"] = seeded_split(n, ratios, split_seed, groups=np.asarray(refs))
+    return finish_table(KEY, table, extra=["ref", "ref_path"])

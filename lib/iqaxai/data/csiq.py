@@ -1,0 +1,140 @@
+"""CSIQ (Larson & Chandler, J. Electronic Imaging 2010): 30 references, 866 distorted images.
+
+Layout under the data root (see the 'CSIQ' section of data/README.md); the folder may be named
+``CSIQ`` or ``csiq``::
+
+    CSIQ/
+        csiq.DMOS.xlsx      sheet 'all_by_image': header in row 4, columns D..I =
+                            image, dst_idx, dst_type, dst_lev, dmos_std, dmos
+        src_imgs/<image>.png
+        dst_imgs/<folder>/<image>.<TOKEN>.<dst_lev>.png
+
+``dst_type`` -> (folder, file token): noise -> (awgn, AWGN), jpeg -> (jpeg, JPEG), jpeg 2000 ->
+(jpeg2000, jpeg2000), fnoise -> (fnoise, fnoise), blur -> (blur, BLUR), contrast -> (contrast, contrast).
+DMOS is on 0-1 with lower = better: ``mos = 100 * (1 - dmos)``, ``sd = 100 * dmos_std``.
+Group keys ``ref`` (the source image name), ``ref_path``, ``distortion`` (the folder name, e.g.
+``awgn``), ``level``; the seeded split keeps each reference image in one split.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from iqaxai.data.common import (
+    DatasetError,
+    check_scores,
+    finish_table,
+    locate_dataset,
+    require_images,
+    rescale_to_100,
+)
+from iqaxai.data.splits import seeded_split
+
+NAME = "CSIQ"
+KEY = "csiq"
+FOLDERS = ("CSIQ", "csiq")
+SCORES_FILE = "csiq.DMOS.xlsx"
+SHEET = "all_by_image"
+COLUMNS_XLSX = ["image", "dst_idx", "dst_type", "dst_lev", "dmos_std", "dmos"]
+
+#: ``dst_type`` value in the sheet -> (folder under dst_imgs/, token in the file name)
+DST_TYPES = {
+    "noise": ("awgn", "AWGN"),
+    "jpeg": ("jpeg", "JPEG"),
+    "jpeg 2000": ("jpeg2000", "jpeg2000"),
+    "jpeg2000": ("jpeg2000", "jpeg2000"),
+    "fnoise": ("fnoise", "fnoise"),
+    "blur": ("blur", "BLUR"),
+    "contrast": ("contrast", "contrast"),
+}
+
+
+def _cell_str(value) -> str:
+    """Sheet cell to a name: numeric image names such as 1600 come back as floats."""
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _read_sheet(path: Path) -> pd.DataFrame:
+    try:
+        sheet = pd.read_excel(path, sheet_name=SHEET, header=None)
+    except ValueError as exc:  # no such sheet
+        raise DatasetError(NAME, path, f"expected a sheet named '{SHEET}' ({exc})") from exc
+    except Exception as exc:
+        raise DatasetError(NAME, path, f"could not read the workbook ({exc})") from exc
+    header_row = None
+    for i in range(min(len(sheet), 20)):
+        cells = [str(v).strip().lower() for v in sheet.iloc[i].tolist()]
+        if "image" in cells and "dmos" in cells:
+            header_row = i
+            break
+    if header_row is None:
+        raise DatasetError(
+            NAME, path, f"sheet '{SHEET}' has no header row with columns {COLUMNS_XLSX} (row 4, columns D..I)"
+        )
+    names = [str(v).strip().lower() for v in sheet.iloc[header_row].tolist()]
+    missing = [c for c in COLUMNS_XLSX if c not in names]
+    if missing:
+        raise DatasetError(NAME, path, f"sheet '{SHEET}' lacks columns {missing}; header row has {names}")
+    body = sheet.iloc[header_row + 1 :]
+    data = pd.DataFrame({c: body.iloc[:, names.index(c)].to_numpy() for c in COLUMNS_XLSX})
+    data = data[data["image"].notna()].reset_index(drop=True)
+    if data.empty:
+        raise DatasetError(NAME, path, f"sheet '{SHEET}' has no data rows below its header")
+    return data
+
+
+def load_csiq(
+    root: str | os.PathLike | None = None,
+    split_seed: int = 0,
+    ratios: Sequence[float] = (0.7, 0.1, 0.2),
+) -> pd.DataFrame:
+    """CSIQ table of the distorted images, split by reference image."""
+    folder = locate_dataset(NAME, list(FOLDERS), root, [SCORES_FILE])
+    path = folder / SCORES_FILE
+    data = _read_sheet(path)
+    check_scores(NAME, path, data["dmos"], "dmos")
+    check_scores(NAME, path, data["dmos_std"], "dmos_std")
+    check_scores(NAME, path, data["dst_lev"], "dst_lev")
+
+    refs = [_cell_str(v) for v in data["image"]]
+    types = [str(v).strip().lower() for v in data["dst_type"]]
+    unknown = sorted(set(t for t in types if t not in DST_TYPES))
+    if unknown:
+        raise DatasetError(NAME, path, f"unknown dst_type value(s) {unknown}; expected {sorted(DST_TYPES)}")
+    levels = pd.to_numeric(data["dst_lev"]).astype(int).to_numpy()
+    images = []
+    for ref, t, lev in zip(refs, types, levels):
+        sub, token = DST_TYPES[t]
+        images.append(f"dst_imgs/{sub}/{ref}.{token}.{lev}.png")
+    paths = require_images(NAME, folder, images, what="distorted images", case_insensitive=True)
+    ref_paths = require_images(
+        NAME, folder, [f"src_imgs/{r}.png" for r in refs], what="reference images", case_insensitive=True
+    )
+    dmos = pd.to_numeric(data["dmos"]).astype(float).to_numpy()
+    dmos_std = pd.to_numeric(data["dmos_std"]).astype(float).to_numpy()
+    table = pd.DataFrame(
+        {
+            "image": [Path(p).relative_to(folder).as_posix() for p in paths],
+            "path": paths,
+            "mos": rescale_to_100(dmos, 0.0, 1.0, lower_better=True),
+            "mos_original": dmos,
+            "sd": 100.0 * dmos_std,
+            "sd_original": dmos_std,
+            "ref": refs,
+            "ref_path": ref_paths,
+            "distortion": [DST_TYPES[t][0] for t in types],
+            "level": levels,
+        }
+    )
+    table["split"] = seeded_split(len(table), ratios, split_seed, groups=np.asarray(refs))
+    return finish_table(KEY, table, extra=["ref", "ref_path", "distortion", "level"])
+

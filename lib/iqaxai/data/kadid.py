@@ -1,0 +1,87 @@
+"""KADID-10k (Lin, Hosu & Saupe, QoMEX 2019): 81 references x 25 distortions x 5 levels.
+
+Layout under the data root (see the 'KADID-10k' section of data/README.md)::
+
+    kadid10k/
+        dmos.csv        header dist_img,ref_img,dmos,var   e.g. I01_01_01.png,I01.png,4.57,0.496
+        images/I01.png ... I81.png and I01_01_01.png ... I81_25_05.png   (references and distorted together)
+
+Despite its name, ``dmos`` is a MOS on 1-5 with higher = better: ``mos = (dmos - 1) / 4 * 100``.
+The column named ``var`` holds the standard deviation of the ratings, not a variance (4.57 -> 0.496 is
+sqrt(0.57 * 0.43) for a 57/43 mix of 5s and 4s): it is never square-rooted, only scaled,
+``sd = var * 100 / 4``. Group keys ``ref``, ``ref_path``, ``distortion`` (1-25), ``level`` (1-5); the
+seeded split keeps each reference image in one split.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from iqaxai.data.common import (
+    DatasetError,
+    check_scores,
+    finish_table,
+    locate_dataset,
+    require_columns,
+    require_images,
+    rescale_to_100,
+)
+from iqaxai.data.splits import seeded_split
+
+NAME = "KADID-10k"
+KEY = "kadid10k"
+FOLDER = "kadid10k"
+SCORES_FILE = "dmos.csv"
+MOS_RANGE = (1.0, 5.0)
+NAME_PATTERN = re.compile(r"^(I\d+)_(\d+)_(\d+)\.png$", re.IGNORECASE)
+
+
+def load_kadid10k(
+    root: str | os.PathLike | None = None,
+    split_seed: int = 0,
+    ratios: Sequence[float] = (0.7, 0.1, 0.2),
+) -> pd.DataFrame:
+    """KADID-10k table of the distorted images, split by reference image."""
+    folder = locate_dataset(NAME, [FOLDER], root, [SCORES_FILE])
+    path = folder / SCORES_FILE
+    raw = pd.read_csv(path)
+    raw.columns = [str(c).strip() for c in raw.columns]
+    require_columns(NAME, path, raw, ["dist_img", "ref_img", "dmos", "var"])
+    check_scores(NAME, path, raw["dmos"], "dmos (MOS)")
+    check_scores(NAME, path, raw["var"], "var (SD)")
+
+    dist = raw["dist_img"].astype(str).str.strip()
+    ref_img = raw["ref_img"].astype(str).str.strip()
+    parsed = dist.str.extract(NAME_PATTERN)
+    if parsed.isna().any(axis=None):
+        bad = list(dist[parsed.isna().any(axis=1)][:5])
+        raise DatasetError(NAME, path, f"dist_img names should look like 'I01_01_01.png', got {bad}")
+
+    images = [f"images/{n}" for n in dist]
+    paths = require_images(NAME, folder, images, what="distorted images")
+    ref_paths = require_images(NAME, folder, [f"images/{r}" for r in ref_img], what="reference images")
+    mos_orig = raw["dmos"].astype(float).to_numpy()
+    sd_orig = raw["var"].astype(float).to_numpy()  # an SD despite the column name
+    lo, hi = MOS_RANGE
+    refs = ref_img.str.replace(r"\.png$", "", regex=True, case=False).to_numpy()
+    table = pd.DataFrame(
+        {
+            "image": images,
+            "path": paths,
+            "mos": rescale_to_100(mos_orig, lo, hi),
+            "mos_original": mos_orig,
+            "sd": sd_orig * 100.0 / (hi - lo),
+            "sd_original": sd_orig,
+            "ref": refs,
+            "ref_path": ref_paths,
+            "distortion": parsed[1].astype(int).to_numpy(),
+            "level": parsed[2].astype(int).to_numpy(),
+        }
+    )
+    table["split"] = seeded_split(len(table), ratios, split_seed, groups=np.asarray(refs))
+    return finish_table(KEY, table, extra=["ref", "ref_path", "distortion", "level"])

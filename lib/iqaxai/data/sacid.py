@@ -1,0 +1,101 @@
+"""SACID (Kirillov, Moskalenko & Vatolin, arXiv 2405.04997): saliency-aware compressed images.
+
+60 source images x 3 bitrates (0.08 / 0.12 / 0.16 bpp) x 4 presets (none, p132, p220, p310) = 720
+compressed images, with subjective scores from pairwise comparisons.
+
+Layout under the data root (see the 'SACID' section of data/README.md), as in github.com/Alexkkir/SACID::
+
+    SACID/
+        moses.csv          header sequence,test_case,subjective_score
+        compressed/<sequence>/h264v@targetbbp100=<8|12|16>_preset=<none|p132|p220|p310>.jpg
+        reference/<sequence>.png
+        saliency/<sequence>.png
+
+Scores: ``subjective_score`` is a pairwise-comparison scale anchored per source (each sequence has one
+0, its worst image), so scores are only comparable within a sequence. ``mos_original`` keeps it;
+``mos`` is a per-sequence min-max rescale to 0-100, for display only: statistics such as rank
+correlations must be computed within sequences (group by ``sequence``) and then averaged. No SD.
+Group keys ``sequence``, ``preset``, ``bitrate`` (bpp = targetbbp100 / 100), ``ref_path``,
+``saliency_path``; the seeded split keeps each sequence in one split.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from iqaxai.data.common import (
+    DatasetError,
+    check_scores,
+    finish_table,
+    locate_dataset,
+    require_columns,
+    require_images,
+)
+from iqaxai.data.splits import seeded_split
+
+NAME = "SACID"
+KEY = "sacid"
+FOLDER = "SACID"
+SCORES_FILE = "moses.csv"
+TEST_CASE = re.compile(r"targetbbp100=(\d+)_preset=([A-Za-z0-9]+)")
+
+
+def per_sequence_minmax(scores: pd.Series, sequences: pd.Series) -> np.ndarray:
+    """Min-max rescale of ``scores`` to 0-100 within each sequence (50 where a sequence is constant)."""
+    s = pd.Series(np.asarray(scores, dtype=float))
+    g = pd.Series(np.asarray(sequences))
+    lo = s.groupby(g).transform("min")
+    hi = s.groupby(g).transform("max")
+    span = hi - lo
+    out = np.where(span > 0, (s - lo) / span.where(span > 0, 1.0) * 100.0, 50.0)
+    return np.asarray(out, dtype=float)
+
+
+def load_sacid(
+    root: str | os.PathLike | None = None,
+    split_seed: int = 0,
+    ratios: Sequence[float] = (0.7, 0.1, 0.2),
+) -> pd.DataFrame:
+    """SACID table of the compressed images with reference and saliency-map paths."""
+    folder = locate_dataset(NAME, [FOLDER], root, [SCORES_FILE])
+    path = folder / SCORES_FILE
+    raw = pd.read_csv(path)
+    raw.columns = [str(c).strip() for c in raw.columns]
+    require_columns(NAME, path, raw, ["sequence", "test_case", "subjective_score"])
+    check_scores(NAME, path, raw["subjective_score"], "subjective_score")
+
+    seqs = raw["sequence"].astype(str).str.strip()
+    cases = raw["test_case"].astype(str).str.strip().str.replace(r"\.(jpg|png)$", "", regex=True)
+    parsed = cases.str.extract(TEST_CASE)
+    if parsed.isna().any(axis=None):
+        bad = list(cases[parsed.isna().any(axis=1)][:5])
+        raise DatasetError(
+            NAME, path, f"test_case should look like 'h264v@targetbbp100=16_preset=p132', got {bad}"
+        )
+    images = [f"compressed/{s}/{c}.jpg" for s, c in zip(seqs, cases)]
+    paths = require_images(NAME, folder, images, what="compressed images")
+    ref_paths = require_images(NAME, folder, [f"reference/{s}.png" for s in seqs], what="reference images")
+    sal_paths = require_images(NAME, folder, [f"saliency/{s}.png" for s in seqs], what="saliency maps")
+    score = raw["subjective_score"].astype(float).to_numpy()
+    table = pd.DataFrame(
+        {
+            "image": images,
+            "path": paths,
+            "mos": per_sequence_minmax(score, seqs),
+            "mos_original": score,
+            "sd": np.nan,
+            "sd_original": np.nan,
+            "sequence": seqs.to_numpy(),
+            "preset": parsed[1].to_numpy(),
+            "bitrate": parsed[0].astype(int).to_numpy() / 100.0,
+            "ref_path": ref_paths,
+            "saliency_path": sal_paths,
+        }
+    )
+    table["split"] = seeded_split(len(table), ratios, split_seed, groups=seqs.to_numpy())
+    return finish_table(KEY, table, extra=["sequence", "preset", "bitrate", "ref_path", "saliency_path"])

@@ -1,0 +1,107 @@
+"""TID2013 (Ponomarenko et al., Signal Processing: Image Communication 2015).
+
+Layout under the data root (see the 'TID2013' section of data/README.md)::
+
+    tid2013/
+        mos_with_names.txt      one line per image: "<MOS> <file name>", e.g. "5.51429 i01_01_1.bmp"
+        mos_std.txt             one float per line, same order
+        distorted_images/iXX_YY_Z.bmp     XX reference, YY distortion 01-24, Z level 1-5
+        reference_images/I01.BMP ... I24.BMP, i25.bmp
+
+File names on disk mix upper and lower case (``I01_11_1.BMP``, ``i25.bmp``), so files are looked up
+case-insensitively. MOS is on 0-9 (higher is better) and maps linearly to 0-100 (``mos = MOS * 100/9``);
+the SD from ``mos_std.txt`` is scaled by the same factor. Group keys: ``ref`` (``I01`` ...),
+``ref_path``, ``distortion`` (1-24), ``level`` (1-5). The seeded split keeps every reference image,
+with all its distorted versions, in one split.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from iqaxai.data.common import (
+    DatasetError,
+    check_scores,
+    finish_table,
+    locate_dataset,
+    require_file,
+    require_images,
+    rescale_to_100,
+)
+from iqaxai.data.splits import seeded_split
+
+NAME = "TID2013"
+KEY = "tid2013"
+FOLDER = "tid2013"
+MOS_FILE = "mos_with_names.txt"
+STD_FILE = "mos_std.txt"
+MOS_RANGE = (0.0, 9.0)
+NAME_PATTERN = re.compile(r"^i(\d{2})_(\d{2})_(\d)\.bmp$", re.IGNORECASE)
+
+
+def _read_lines(path: Path) -> list[str]:
+    with open(path, encoding="utf-8-sig", errors="replace") as fh:
+        return [line.strip() for line in fh if line.strip()]
+
+
+def load_tid2013(
+    root: str | os.PathLike | None = None,
+    split_seed: int = 0,
+    ratios: Sequence[float] = (0.7, 0.1, 0.2),
+) -> pd.DataFrame:
+    """TID2013 table of the 3,000 distorted images, split by reference image."""
+    folder = locate_dataset(NAME, [FOLDER], root, [MOS_FILE])
+    mos_path = folder / MOS_FILE
+    std_path = require_file(NAME, folder / STD_FILE, f"SD file '{STD_FILE}'")
+
+    rows = []
+    for i, line in enumerate(_read_lines(mos_path)):
+        parts = line.split()
+        if len(parts) < 2:
+            raise DatasetError(NAME, mos_path, f"line {i + 1} should read '<MOS> <file name>', got {line!r}")
+        rows.append((parts[0], parts[1]))
+    raw = pd.DataFrame(rows, columns=["mos", "name"])
+    std = pd.Series(_read_lines(std_path), name="sd")
+    if len(std) != len(raw):
+        raise DatasetError(NAME, std_path, f"expected {len(raw)} SD values (one per line of {MOS_FILE}), got {len(std)}")
+    check_scores(NAME, mos_path, raw["mos"], "MOS")
+    check_scores(NAME, std_path, std, "SD")
+
+    parsed = raw["name"].str.extract(NAME_PATTERN)
+    if parsed.isna().any(axis=None):
+        bad = list(raw["name"][parsed.isna().any(axis=1)][:5])
+        raise DatasetError(NAME, mos_path, f"file names should look like 'i01_01_1.bmp', got {bad}")
+    ref_num = parsed[0].astype(int)
+    refs = [f"I{n:02d}" for n in ref_num]
+
+    dist_paths = require_images(
+        NAME, folder, [f"distorted_images/{n}" for n in raw["name"]], what="distorted images", case_insensitive=True
+    )
+    ref_paths = require_images(
+        NAME, folder, [f"reference_images/{r}.bmp" for r in refs], what="reference images", case_insensitive=True
+    )
+    mos_orig = raw["mos"].astype(float).to_numpy()
+    sd_orig = std.astype(float).to_numpy()
+    lo, hi = MOS_RANGE
+    table = pd.DataFrame(
+        {
+            "image": [str(Path(p).relative_to(folder).as_posix()) for p in dist_paths],
+            "path": dist_paths,
+            "mos": rescale_to_100(mos_orig, lo, hi),
+            "mos_original": mos_orig,
+            "sd": sd_orig * 100.0 / (hi - lo),
+            "sd_original": sd_orig,
+            "ref": refs,
+            "ref_path": ref_paths,
+            "distortion": parsed[1].astype(int).to_numpy(),
+            "level": parsed[2].astype(int).to_numpy(),
+        }
+    )
+    table["split"] = seeded_split(len(table), ratios, split_seed, groups=np.asarray(refs))
+    return finish_table(KEY, table, extra=["ref", "ref_path", "distortion", "level"])

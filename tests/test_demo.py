@@ -1,0 +1,167 @@
+"""The demo world: deterministic, readable by the real loaders, and its planted truth is real."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from scipy import ndimage
+from scipy.stats import spearmanr
+from sklearn.linear_model import RidgeCV
+
+from iqaxai.data import load_dataset
+from iqaxai.data.demo import (
+    DISTORTIONS,
+    DemoConfig,
+    apply_distortion,
+    fixation_density,
+    load_planted,
+    make_demo_world,
+    planted_layout,
+)
+from iqaxai.grid import blank_cells, cell_mask, cell_means
+from iqaxai.stats import plcc
+
+
+def _digest(root) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path):
+    cfg = DemoConfig(n_references=3, versions_per_reference=2, height=48, width=64, seed=11)
+    a = _digest(make_demo_world(tmp_path / "a", cfg, progress=False))
+    b = _digest(make_demo_world(tmp_path / "b", cfg, progress=False))
+    c = _digest(make_demo_world(tmp_path / "c", DemoConfig(**{**cfg.__dict__, "seed": 12}), progress=False))
+    assert a == b
+    assert len(a) > 15
+    assert a["koniq10k/koniq10k_scores_and_distributions.csv"] != c["koniq10k/koniq10k_scores_and_distributions.csv"]
+
+
+def test_read_back_through_the_real_koniq_and_kadid_loaders(small_world):
+    root, cfg = small_world
+    table = load_dataset("koniq10k", root=root)
+    raw = pd.read_csv(root / "koniq10k" / "koniq10k_scores_and_distributions.csv")
+    assert len(table) == cfg.n_references * cfg.versions_per_reference == len(raw)
+    np.testing.assert_allclose(table["mos"], raw["MOS_zscore"])
+    np.testing.assert_allclose(table["sd"], 27.82 * raw["SD"])
+    # KonIQ's definition: MOS and SD are the mean and SD of the rating distribution c1..c5
+    c = raw[["c1", "c2", "c3", "c4", "c5"]].to_numpy()
+    mean = c @ np.arange(1, 6)
+    np.testing.assert_allclose(mean, raw["MOS"], atol=1e-12)
+    np.testing.assert_allclose(np.sqrt(c @ np.arange(1, 6) ** 2 - mean ** 2), raw["SD"], atol=1e-9)
+    assert table["mos"].between(0, 100).all()
+    # the official-format split keeps every reference scene in one split
+    refs = table["image"].str.extract(r"(I\d+)_")[0]
+    assert (table.groupby(refs)["split"].nunique() == 1).all()
+    assert set(table["split"]) == {"train", "val", "test"}
+    fr = load_dataset("kadid10k", root=root)
+    assert len(fr) == len(table)
+    assert all(Image.open(p).size == (cfg.width, cfg.height) for p in fr["ref_path"][:5])
+
+
+def test_trivial_cells_are_untouched_and_content_cells_distorted(small_world):
+    root, cfg = small_world
+    planted = load_planted(root)
+    res = f"{cfg.width}x{cfg.height}"
+    for row in planted.head(20).itertuples():
+        ref = np.asarray(Image.open(root / "kadid10k" / "images" / row.ref_img), dtype=float)
+        dis = np.asarray(Image.open(root / "koniq10k" / res / row.image_name), dtype=float)
+        content = cell_mask(ref.shape, row.important_cells, cfg.grid)
+        assert np.array_equal(ref[~content], dis[~content])
+        assert len(row.important_cells) == cfg.n_important
+    # visibility is zero exactly outside the planted cells and the MOS follows it
+    vis = planted[[f"v{k}" for k in range(12)]].to_numpy()
+    imp = np.stack([np.array(list(s), dtype=int) == 1 for s in planted["important"]])
+    assert vis[~imp].max() == 0.0 and vis[imp].mean() > 0.02
+    table = load_dataset("koniq10k", root=root)
+    assert plcc(table["mos"], planted["latent_mos"]) > 0.95
+
+
+def test_quality_falls_with_distortion_level(small_world):
+    root, _ = small_world
+    planted = load_planted(root)
+    for kind in DISTORTIONS:
+        sub = planted[planted["distortion"] == kind]
+        assert spearmanr(sub["level"], sub["latent_mos"])[0] < -0.5, kind
+
+
+def test_planted_layout_is_connected_and_sized():
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        cells = set(planted_layout(rng, (3, 4), 6).tolist())
+        assert len(cells) == 6
+        seen, todo = set(), [min(cells)]
+        while todo:
+            k = todo.pop()
+            seen.add(k)
+            r, c = divmod(k, 4)
+            todo += [n for n in (k - 4, k + 4, k - 1 if c else -1, k + 1 if c < 3 else -1) if n in cells and n not in seen]
+        assert seen == cells
+
+
+def test_fixations_concentrate_on_content_cells(small_world):
+    root, cfg = small_world
+    planted = load_planted(root).drop_duplicates("ref_img")
+    share = []
+    for row in planted.itertuples():
+        dens = np.asarray(Image.open(root / "fixations" / "maps" / row.ref_img), dtype=float)
+        per_cell = cell_means(dens, cfg.grid)
+        share.append(per_cell[row.important_cells].sum() / per_cell.sum())
+    assert np.mean(share) > 0.75
+    fix = pd.read_csv(root / "fixations" / "fixations.csv")
+    assert len(fix) == cfg.n_references * cfg.n_observers * cfg.fixations_per_observer
+    assert fix["x"].between(0, cfg.width - 1).all() and fix["y"].between(0, cfg.height - 1).all()
+
+
+def test_fixation_density_peaks_at_the_fixation():
+    dens = fixation_density((20, 30), np.array([[7, 12]]), sigma=2.0)
+    assert np.unravel_index(dens.argmax(), dens.shape) == (12, 7) and dens.max() == 1.0
+
+
+def test_distortion_arguments_are_checked():
+    img = np.full((16, 16, 3), 0.5)
+    with pytest.raises(ValueError, match="unknown distortion"):
+        apply_distortion(img, "warp", 1, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="level must be 1-5"):
+        apply_distortion(img, "blur", 6, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="too small"):
+        DemoConfig(height=16, width=16)
+
+
+# --- the planted truth is real: a simple NR model depends on the planted cells -------------------------
+
+def _features(img: np.ndarray) -> np.ndarray:
+    """Global no-reference features (per-area means, so they do not see where content lies) and ratios."""
+    y = img.astype(float).mean(axis=2) / 255.0
+    grad = ndimage.gaussian_gradient_magnitude(y, 1.0)
+    band = np.abs(ndimage.gaussian_filter(y, 1.0) - ndimage.gaussian_filter(y, 3.0))
+    fine = np.abs(y - ndimage.gaussian_filter(y, 0.7))
+    impulse = np.abs(y - ndimage.median_filter(y, 3))
+    sat = (img.max(axis=2) - img.min(axis=2)).astype(float) / 255.0
+    f = np.log(np.array([grad.mean(), band.mean(), fine.mean(), impulse.mean(), sat.mean()]) + 1e-4)
+    return np.concatenate([f, f[2:] - f[1]])
+
+
+def test_blanking_planted_cells_changes_a_simple_model_far_more(small_world):
+    root, cfg = small_world
+    table = load_dataset("koniq10k", root=root).assign(image_name=lambda t: t["image"].str.split("/").str[-1])
+    table = table.merge(load_planted(root), on="image_name")
+    images = [np.asarray(Image.open(p).convert("RGB")) for p in table["path"]]
+    X = np.stack([_features(im) for im in images])
+    # global features cannot tell how much detail the clean scene had, so the fit is modest but real
+    model = RidgeCV(alphas=np.logspace(-3, 3, 13)).fit(X, table["mos"])
+    assert plcc(model.predict(X), table["mos"]) > 0.4  # chance level here is about sqrt(8 / 80) = 0.32
+    delta_imp, delta_triv = [], []
+    for im, cells in zip(images, table["important_cells"]):
+        others = [k for k in range(12) if k not in cells]
+        fill = im.reshape(-1, 3).mean(axis=0)
+        base, imp, triv = model.predict(np.stack([
+            _features(im), _features(blank_cells(im, cells, cfg.grid, fill)), _features(blank_cells(im, others, cfg.grid, fill))
+        ]))
+        delta_imp.append(abs(imp - base))
+        delta_triv.append(abs(triv - base))
+    assert np.mean(delta_imp) > 3 * np.mean(delta_triv)

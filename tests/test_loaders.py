@@ -1,0 +1,484 @@
+"""Dataset loaders on tiny fixtures written in each dataset's official format."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import fixtures_writers as fw  # noqa: E402
+
+from iqaxai.data import COLUMNS, DatasetError, load_dataset  # noqa: E402
+from iqaxai.data.cat2000 import load_cat2000, load_fixlocs  # noqa: E402
+from iqaxai.data.cidgd import load_cidgd  # noqa: E402
+from iqaxai.data.cidiq import load_cidiq50, load_cidiq100  # noqa: E402
+from iqaxai.data.clive import load_clive  # noqa: E402
+from iqaxai.data.csiq import load_csiq  # noqa: E402
+from iqaxai.data.kadid import load_kadid10k  # noqa: E402
+from iqaxai.data.koniq import SD_SLOPE_1TO5_TO_ZSCORE, load_koniq10k  # noqa: E402
+from iqaxai.data.sacid import load_sacid  # noqa: E402
+from iqaxai.data.salicon import fixation_map, load_fixations, load_salicon  # noqa: E402
+from iqaxai.data.spaq import load_spaq  # noqa: E402
+from iqaxai.data.tid2013 import load_tid2013  # noqa: E402
+
+README = "data/README.md"
+SPLITS = {"train", "val", "test"}
+
+
+def check_table(df: pd.DataFrame, key: str) -> None:
+    """Schema, dataset key, relative image names, existing paths, split names."""
+    assert list(df.columns[: len(COLUMNS)]) == COLUMNS
+    assert set(df["dataset"]) == {key}
+    assert set(df["split"]) <= SPLITS
+    for image, path in zip(df["image"], df["path"]):
+        assert not Path(image).is_absolute()
+        assert Path(path).is_absolute() and Path(path).is_file()
+        assert Path(path).as_posix().endswith(image)
+    for col in ("ref_path", "map_path", "fixation_path", "saliency_path"):
+        if col in df:
+            assert all(Path(p).is_file() for p in df[col])
+
+
+def check_grouped(df: pd.DataFrame, group: str) -> None:
+    """No group (reference image, sequence) is spread over two splits."""
+    assert (df.groupby(group)["split"].nunique() == 1).all()
+
+
+def row(df: pd.DataFrame, column: str, value) -> pd.Series:
+    hits = df[df[column] == value]
+    assert len(hits) == 1, f"{column}={value!r}: {len(hits)} rows"
+    return hits.iloc[0]
+
+
+# ============================================================================================ KonIQ-10k
+
+
+@pytest.fixture
+def koniq_root(tmp_path):
+    fw.write_koniq(tmp_path)
+    return tmp_path
+
+
+def test_koniq_scores_and_distribution(koniq_root):
+    df = load_koniq10k(root=koniq_root)
+    check_table(df, "koniq10k")
+    assert len(df) == 6
+    r = row(df, "image", "512x384/10004473376.jpg")
+    assert r["mos"] == pytest.approx(77.38)
+    assert r["mos_original"] == pytest.approx(77.38)
+    assert r["mos_1to5"] == pytest.approx(3.828571)
+    assert r["sd_original"] == pytest.approx(0.5273)
+    assert r["sd"] == pytest.approx(27.82 * 0.5273) == pytest.approx(14.669486)
+    assert SD_SLOPE_1TO5_TO_ZSCORE == 27.82
+    assert r["c3"] == pytest.approx(0.238095238095)
+    assert r["c_total"] == 105
+    assert r["resolution"] == "512x384"
+    for col in ("c1", "c2", "c3", "c4", "c5", "c_total", "mos_1to5"):
+        assert col in df.columns
+
+
+def test_koniq_official_split(koniq_root):
+    df = load_koniq10k(root=koniq_root, split_seed=123)
+    expected = {r[0]: {"training": "train", "validation": "val", "test": "test"}[r[10]] for r in fw.KONIQ_ROWS}
+    got = {Path(i).name: s for i, s in zip(df["image"], df["split"])}
+    assert got == expected
+
+
+def test_koniq_seeded_split_without_split_file(tmp_path):
+    fw.write_koniq(tmp_path, split_file=False)
+    a = load_koniq10k(root=tmp_path, split_seed=1)
+    b = load_koniq10k(root=tmp_path, split_seed=1)
+    assert list(a["split"]) == list(b["split"])
+    assert set(a["split"]) <= SPLITS
+    assert (a["split"] == "train").sum() == 4  # round(0.7 * 6) by largest remainder
+    with pytest.raises(DatasetError, match="official split file"):
+        load_koniq10k(root=tmp_path, split="official")
+
+
+def test_koniq_stratified_split(koniq_root):
+    df = load_koniq10k(root=koniq_root, split="stratified", ratios=(0.5, 0.0, 0.5))
+    assert "complexity" in df.columns
+    assert set(df["split"]) == {"train", "test"}
+    assert (df["split"] == "train").sum() == 3
+
+
+def test_koniq_unknown_set_value(koniq_root):
+    path = koniq_root / "koniq10k" / "koniq10k_distributions_sets.csv"
+    path.write_text(path.read_text().replace("validation", "holdout"))
+    with pytest.raises(DatasetError, match="holdout"):
+        load_koniq10k(root=koniq_root)
+
+
+@pytest.mark.parametrize(
+    "folders, resolution, expected",
+    [
+        (("512x384",), None, "512x384"),
+        (("512x384", "1024x768"), None, "1024x768"),
+        (("512x384", "1024x768"), "512x384", "512x384"),
+        (("256x192",), None, "256x192"),
+    ],
+)
+def test_koniq_resolution(tmp_path, folders, resolution, expected):
+    fw.write_koniq(tmp_path, resolutions=folders)
+    df = load_koniq10k(root=tmp_path, resolution=resolution)
+    assert all(i.startswith(expected + "/") for i in df["image"])
+    assert set(df["resolution"]) == {expected}
+
+
+def test_koniq_missing_images_are_counted(koniq_root):
+    for name in ("10007357496.jpg", "10058760545.jpg"):
+        (koniq_root / "koniq10k" / "512x384" / name).unlink()
+    with pytest.raises(DatasetError) as err:
+        load_koniq10k(root=koniq_root)
+    msg = str(err.value)
+    assert "2 of 6 image files are missing" in msg
+    assert "512x384/10007357496.jpg" in msg and "512x384/10058760545.jpg" in msg
+
+
+def test_koniq_dataset_folder_as_root(koniq_root):
+    df = load_koniq10k(root=koniq_root / "koniq10k")
+    assert len(df) == 6
+
+
+# ============================================================================================ SPAQ
+
+
+@pytest.mark.parametrize("file_name", ["MOS and Image attribute scores.xlsx", "MOS_and_Image_attribute_scores.xlsx"])
+def test_spaq(tmp_path, file_name):
+    fw.write_spaq(tmp_path, file_name=file_name)
+    df = load_spaq(root=tmp_path)
+    check_table(df, "spaq")
+    assert len(df) == 5
+    r = row(df, "image", "TestImage/00003.jpg")
+    assert r["mos"] == 96.0 and r["mos_original"] == 96.0
+    assert math.isnan(r["sd"]) and math.isnan(r["sd_original"])
+    assert r["brightness"] == 80.0 and r["sharpness"] == pytest.approx(90.1)
+    assert {"brightness", "colorfulness", "contrast", "noisiness", "sharpness"} <= set(df.columns)
+
+
+def test_spaq_split_ratios_and_seed(tmp_path):
+    fw.write_spaq(tmp_path)
+    df = load_spaq(root=tmp_path, ratios=(0.8, 0.0, 0.2), split_seed=123)
+    assert (df["split"] == "train").sum() == 4 and (df["split"] == "test").sum() == 1
+    other = [tuple(load_spaq(root=tmp_path, ratios=(0.8, 0.0, 0.2), split_seed=s)["split"]) for s in range(6)]
+    assert len(set(other)) > 1  # the seed changes the split
+
+
+# ============================================================================================ CLIVE
+
+
+def test_clive_drops_training_images(tmp_path):
+    fw.write_clive(tmp_path)
+    df = load_clive(root=tmp_path)
+    check_table(df, "clive")
+    assert len(df) == 4  # 11 entries in the .mat files minus t1..t7
+    assert list(df["image"]) == [f"Images/{n}" for n, _, _ in fw.CLIVE_TEST]
+    assert not any("trainingImages" in p or Path(p).name.startswith("t") for p in df["path"])
+    r = row(df, "image", "Images/1001.bmp")
+    assert r["mos"] == pytest.approx(92.43) and r["mos_original"] == pytest.approx(92.43)
+    assert r["sd"] == pytest.approx(6.76) and r["sd_original"] == pytest.approx(6.76)
+
+
+# ============================================================================================ TID2013
+
+
+def test_tid2013(tmp_path):
+    fw.write_tid2013(tmp_path)
+    df = load_tid2013(root=tmp_path)
+    check_table(df, "tid2013")
+    assert len(df) == 6
+    r = row(df, "mos_original", 5.51429)
+    assert r["mos"] == pytest.approx(5.51429 * 100 / 9) == pytest.approx(61.26989, abs=1e-4)
+    assert r["sd"] == pytest.approx(0.13 * 100 / 9) == pytest.approx(1.44444, abs=1e-4)
+    assert r["sd_original"] == pytest.approx(0.13)
+    # "i01_11_1.bmp" in the score file is "I01_11_1.BMP" on disk
+    r = row(df, "image", "distorted_images/I01_11_1.BMP")
+    assert r["distortion"] == 11 and r["level"] == 1 and r["ref"] == "I01"
+    assert Path(r["ref_path"]).name == "I01.BMP"
+    r = row(df, "image", "distorted_images/I25_13_3.BMP")
+    assert r["ref"] == "I25" and Path(r["ref_path"]).name == "i25.bmp"
+    assert r["distortion"] == 13 and r["level"] == 3
+    assert row(df, "image", "distorted_images/i02_24_5.bmp")["mos"] == pytest.approx(7.214 / 9 * 100)
+    check_grouped(df, "ref")
+
+
+# ============================================================================================ KADID-10k
+
+
+def test_kadid(tmp_path):
+    fw.write_kadid(tmp_path)
+    df = load_kadid10k(root=tmp_path)
+    check_table(df, "kadid10k")
+    assert len(df) == 10
+    r = row(df, "image", "images/I01_01_01.png")
+    assert r["mos"] == pytest.approx(89.25)  # (4.57 - 1) / 4 * 100
+    assert r["sd"] == pytest.approx(12.4)  # 0.496 * 25, an SD: not sqrt(0.496) * 25 = 17.61
+    assert r["sd_original"] == pytest.approx(0.496)
+    assert r["ref"] == "I01" and Path(r["ref_path"]).name == "I01.png"
+    assert r["distortion"] == 1 and r["level"] == 1
+    r = row(df, "image", "images/I04_25_05.png")
+    assert r["mos_original"] == pytest.approx(3.0) and r["mos"] == pytest.approx(50.0)
+    assert r["sd"] == pytest.approx(1.593 * 25)
+    assert r["distortion"] == 25 and r["level"] == 5
+    assert row(df, "mos_original", 1.0)["mos"] == pytest.approx(0.0)
+    assert row(df, "mos_original", 4.93)["mos"] == pytest.approx(98.25)
+
+
+def test_kadid_split_by_reference(tmp_path):
+    fw.write_kadid(tmp_path)
+    for seed in range(5):
+        df = load_kadid10k(root=tmp_path, split_seed=seed, ratios=(0.6, 0.2, 0.2))
+        check_grouped(df, "ref")
+        assert df.groupby("split")["ref"].nunique().to_dict() == {"train": 3, "val": 1, "test": 1}
+
+
+# ============================================================================================ CSIQ
+
+
+@pytest.mark.parametrize("folder_name", ["CSIQ", "csiq"])
+def test_csiq(tmp_path, folder_name):
+    fw.write_csiq(tmp_path, folder_name=folder_name)
+    df = load_csiq(root=tmp_path)
+    check_table(df, "csiq")
+    assert len(df) == 6
+    r = row(df, "image", "dst_imgs/awgn/1600.AWGN.1.png")
+    assert r["mos"] == pytest.approx(93.8) and r["mos_original"] == pytest.approx(0.062)
+    assert r["sd"] == pytest.approx(5.0) and r["sd_original"] == pytest.approx(0.05)
+    assert r["ref"] == "1600" and Path(r["ref_path"]).name == "1600.png"
+    assert r["distortion"] == "awgn" and r["level"] == 1
+    r = row(df, "image", "dst_imgs/jpeg2000/aerial_city.jpeg2000.5.png")
+    assert r["mos"] == pytest.approx(10.0) and r["sd"] == pytest.approx(12.0) and r["level"] == 5
+    assert row(df, "image", "dst_imgs/contrast/boston.contrast.1.png")["mos"] == pytest.approx(100.0)
+    assert row(df, "image", "dst_imgs/blur/boston.BLUR.4.png")["mos"] == pytest.approx(30.0)
+    check_grouped(df, "ref")
+
+
+# ============================================================================================ CID:IQ
+
+
+def test_cidiq50(tmp_path):
+    fw.write_cidiq(tmp_path)
+    df = load_cidiq50(root=tmp_path)
+    check_table(df, "cidiq50")
+    assert len(df) == 5
+    r = row(df, "image", "Images/Reproduction/1_JPEG2000_Compression/final01_d1_l1.bmp")
+    assert r["mos"] == pytest.approx(42.625)  # (4.41 - 1) / 8 * 100
+    assert r["mos_original"] == pytest.approx(4.41) and math.isnan(r["sd"])
+    assert r["ref"] == "final01" and r["distortion"] == 1 and r["level"] == 1 and r["distance_cm"] == 50
+    # the score file names "3_Poisson_Noise", the folder on disk is "3_Poisson noise"
+    r = row(df, "image", "Images/Reproduction/3_Poisson noise/final01_d3_l2.bmp")
+    assert r["mos"] == pytest.approx(0.0) and r["distortion"] == 3 and r["level"] == 2
+    check_grouped(df, "ref")
+
+
+def test_cidiq100(tmp_path):
+    fw.write_cidiq(tmp_path)
+    df = load_cidiq100(root=tmp_path)
+    check_table(df, "cidiq100")
+    r = row(df, "image", "Images/Reproduction/6_DeltaE_Gamut_Mapping/final03_d6_l4.bmp")
+    assert r["mos"] == pytest.approx(84.5)  # (7.76 - 1) / 8 * 100
+    assert r["distance_cm"] == 100 and r["distortion_name"] == "DeltaE_Gamut_Mapping"
+
+
+def test_cidiq_missing_score_file_explains_format(tmp_path):
+    folder = fw.write_cidiq(tmp_path)
+    (folder / "CIDIQ_MOS100.txt").unlink()
+    load_cidiq50(root=tmp_path)
+    with pytest.raises(DatasetError) as err:
+        load_cidiq100(root=tmp_path)
+    assert "dis_img_path,dis_type,ref_img_path,score" in str(err.value)
+
+
+# ============================================================================================ CIDGD
+
+
+def test_cidgd_default_range(tmp_path):
+    fw.write_cidgd(tmp_path)
+    df = load_cidgd(root=tmp_path)
+    check_table(df, "cidgd")
+    r = row(df, "image", "distorted/img01_rot_2.png")
+    assert r["mos"] == pytest.approx(55.5) and r["mos_original"] == pytest.approx(55.5)
+    assert r["ref"] == "refs/img01.png"
+    check_grouped(df, "ref")
+    flipped = load_cidgd(root=tmp_path, lower_better=True)
+    assert row(flipped, "image", "distorted/img01_rot_2.png")["mos"] == pytest.approx(44.5)
+    scaled = load_cidgd(root=tmp_path, score_range=(0, 200))
+    assert row(scaled, "image", "distorted/img01_rot_1.png")["mos"] == pytest.approx(40.0)
+
+
+def test_cidgd_scale_columns(tmp_path):
+    fw.write_cidgd(tmp_path, scale_columns=(20, 120))
+    df = load_cidgd(root=tmp_path)
+    assert row(df, "image", "distorted/img01_rot_1.png")["mos"] == pytest.approx(60.0)  # (80 - 20) / 100
+    assert row(df, "image", "distorted/img02_shear_1.png")["mos"] == pytest.approx(0.0)
+
+
+# ============================================================================================ SALICON
+
+
+def test_salicon(tmp_path):
+    fw.write_salicon(tmp_path)
+    df = load_salicon(root=tmp_path)
+    check_table(df, "salicon")
+    assert len(df) == 2
+    assert set(df["split"]) == {"val"}
+    assert df[["mos", "mos_original", "sd", "sd_original"]].isna().all(axis=None)
+    assert Path(df["map_path"][0]).name == "COCO_val2014_000000000042.png"
+    assert Path(df["fixation_path"][1]).name == "COCO_val2014_000000000073.mat"
+
+
+def test_salicon_fixations_are_zero_based_row_col(tmp_path):
+    folder = fw.write_salicon(tmp_path)
+    fix = load_fixations(folder / "fixations" / "val" / "COCO_val2014_000000000042.mat")
+    # [x, y] 1-based -> (y - 1, x - 1), rounded, clipped to 480 x 640
+    expected = [[0, 0], [479, 639], [240, 319], [19, 9], [479, 639], [0, 0]]
+    assert fix.dtype.kind == "i" and fix.tolist() == expected
+    one = load_fixations(folder / "fixations" / "val" / "COCO_val2014_000000000073.mat")
+    assert one.tolist() == [[6, 4]]  # the second subject has no fixations
+    mouse = load_fixations(folder / "fixations" / "val" / "COCO_val2014_000000000073.mat", kind="location")
+    assert mouse.tolist() == [[6, 4], [7, 5]]
+    fmap = fixation_map(folder / "fixations" / "val" / "COCO_val2014_000000000042.mat")
+    assert fmap.shape == (480, 640) and fmap.sum() == 4 and fmap[240, 319]
+
+
+# ============================================================================================ CAT2000
+
+
+def test_cat2000(tmp_path):
+    fw.write_cat2000(tmp_path)
+    df = load_cat2000(root=tmp_path)
+    check_table(df, "cat2000")
+    assert len(df) == 5  # the "Output" folder and file are skipped
+    assert not any("output" in i.lower() for i in df["image"])
+    assert df["category"].value_counts().to_dict() == {"Action": 2, "Art": 2, "Affective": 1}
+    assert df[["mos", "sd"]].isna().all(axis=None)
+    r = row(df, "image", "trainSet/Stimuli/Art/002.jpg")
+    assert r["map_path"].endswith("trainSet/FIXATIONMAPS/Art/002.jpg")
+    assert load_fixlocs(r["fixation_path"]).tolist() == [[1, 2], [5, 7]]
+
+
+# ============================================================================================ SACID
+
+
+def test_sacid(tmp_path):
+    fw.write_sacid(tmp_path)
+    df = load_sacid(root=tmp_path)
+    check_table(df, "sacid")
+    assert len(df) == 7
+    seq = "bantersnaps-2IAyiEitv-A-unsplash"
+    r = row(df, "image", f"compressed/{seq}/h264v@targetbbp100=12_preset=p220.jpg")
+    assert r["mos"] == pytest.approx(50.0) and r["mos_original"] == pytest.approx(2.0)
+    assert r["bitrate"] == pytest.approx(0.12) and r["preset"] == "p220" and r["sequence"] == seq
+    assert math.isnan(r["sd"])
+    assert Path(r["ref_path"]).name == f"{seq}.png" and "reference" in r["ref_path"]
+    assert "saliency" in r["saliency_path"]
+    mos = df.groupby("sequence")["mos"].agg(["min", "max"])
+    assert (mos["min"] == 0).all() and (mos["max"] == 100).all()
+    r = row(df, "image", "compressed/seq-b/h264v@targetbbp100=8_preset=p310.jpg")
+    assert r["mos"] == pytest.approx(100.0) and r["bitrate"] == pytest.approx(0.08)
+    check_grouped(df, "sequence")
+
+
+# ============================================================================================ registry
+
+WRITERS = {
+    "koniq10k": fw.write_koniq,
+    "spaq": fw.write_spaq,
+    "clive": fw.write_clive,
+    "tid2013": fw.write_tid2013,
+    "kadid10k": fw.write_kadid,
+    "csiq": fw.write_csiq,
+    "cidiq50": fw.write_cidiq,
+    "cidiq100": fw.write_cidiq,
+    "cidgd": fw.write_cidgd,
+    "salicon": fw.write_salicon,
+    "cat2000": fw.write_cat2000,
+    "sacid": fw.write_sacid,
+}
+EXPECTED_ROWS = {
+    "koniq10k": 6, "spaq": 5, "clive": 4, "tid2013": 6, "kadid10k": 10, "csiq": 6,
+    "cidiq50": 5, "cidiq100": 5, "cidgd": 4, "salicon": 2, "cat2000": 5, "sacid": 7,
+}
+
+
+@pytest.mark.parametrize("name", sorted(WRITERS))
+def test_registry(tmp_path, name):
+    WRITERS[name](tmp_path)
+    df = load_dataset(name, root=tmp_path)
+    check_table(df, name)
+    assert len(df) == EXPECTED_ROWS[name]
+
+
+def test_registry_uses_env_var(tmp_path, monkeypatch):
+    fw.write_kadid(tmp_path)
+    monkeypatch.setenv("IQAXAI_DATA", str(tmp_path))
+    assert len(load_dataset("KADID-10k")) == 10
+
+
+# ============================================================================================ bad inputs
+
+#: name -> (README section, dataset folder, score file, an image the table needs)
+BAD = {
+    "koniq10k": ("KonIQ-10k", "koniq10k", "koniq10k_scores_and_distributions.csv", "512x384/10007357496.jpg"),
+    "spaq": ("SPAQ", "SPAQ", "Annotations/MOS and Image attribute scores.xlsx", "TestImage/00002.jpg"),
+    "clive": ("CLIVE", "ChallengeDB_release", "Data/AllMOS_release.mat", "Images/1000.bmp"),
+    "tid2013": ("TID2013", "tid2013", "mos_with_names.txt", "distorted_images/I01_11_1.BMP"),
+    "kadid10k": ("KADID-10k", "kadid10k", "dmos.csv", "images/I02_01_01.png"),
+    "csiq": ("CSIQ", "CSIQ", "csiq.DMOS.xlsx", "dst_imgs/jpeg/1600.JPEG.3.png"),
+    "cidiq50": ("CID:IQ", "CIDIQ", "CIDIQ_MOS50.txt", "Images/Reproduction/1_JPEG2000_Compression/final02_d1_l5.bmp"),
+    "cidiq100": ("CID:IQ", "CIDIQ", "CIDIQ_MOS100.txt", "Images/Original/final03.bmp"),
+    "cidgd": ("CIDGD", "CIDGD", "cidgd_scores.csv", "distorted/img01_rot_2.png"),
+    "salicon": ("SALICON", "salicon", None, "maps/val/COCO_val2014_000000000073.png"),
+    "cat2000": ("CAT2000", "CAT2000", None, "trainSet/FIXATIONLOCS/Art/002.mat"),
+    "sacid": ("SACID", "SACID", "moses.csv", "compressed/seq-b/h264v@targetbbp100=8_preset=p310.jpg"),
+}
+WITH_SCORES = sorted(k for k, v in BAD.items() if v[2] is not None)
+
+
+def expect_error(name: str, root: Path, *fragments: str) -> str:
+    section = BAD[name][0]
+    with pytest.raises(DatasetError) as err:
+        load_dataset(name, root=root)
+    msg = str(err.value)
+    assert msg.startswith(f"{section}:"), msg  # the dataset name
+    assert README in msg and f"'{section}' section" in msg, msg  # the README pointer
+    for fragment in fragments:
+        assert fragment in msg, msg
+    return msg
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_missing_dataset_folder(tmp_path, name):
+    expect_error(name, tmp_path, str(tmp_path / BAD[name][1]))
+
+
+@pytest.mark.parametrize("name", WITH_SCORES)
+def test_missing_score_file(tmp_path, name):
+    folder = WRITERS[name](tmp_path)
+    (folder / BAD[name][2]).unlink()
+    expect_error(name, tmp_path, str(folder / BAD[name][2]))
+
+
+@pytest.mark.parametrize("name", WITH_SCORES)
+def test_missing_column(tmp_path, name):
+    folder = WRITERS[name](tmp_path, variant="drop_column")
+    expect_error(name, tmp_path, str(folder / BAD[name][2]))
+
+
+@pytest.mark.parametrize("name", WITH_SCORES)
+def test_nan_score(tmp_path, name):
+    folder = WRITERS[name](tmp_path, variant="nan_score")
+    expect_error(name, tmp_path, str(folder / BAD[name][2]), "missing or not numbers")
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_missing_image_file(tmp_path, name):
+    folder = WRITERS[name](tmp_path)
+    (folder / BAD[name][3]).unlink()
+    expect_error(name, tmp_path, str(folder), BAD[name][3], "1 of ")

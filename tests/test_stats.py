@@ -1,0 +1,144 @@
+"""Tests for iqaxai.stats."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from iqaxai import stats
+from iqaxai.stats import StatsError
+
+
+@pytest.fixture
+def xy() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=200)
+    return x, 0.6 * x + rng.normal(size=200)
+
+
+def test_against_scipy(xy):
+    x, y = xy
+    assert stats.plcc(x, y) == pytest.approx(sps.pearsonr(x, y)[0], abs=1e-12)
+    assert stats.srocc(x, y) == pytest.approx(sps.spearmanr(x, y)[0], abs=1e-12)
+    assert stats.krcc(x, y) == pytest.approx(sps.kendalltau(x, y)[0], abs=1e-12)
+    assert all(isinstance(v, float) for v in stats.correlations(x, y).values())
+
+
+def test_closed_forms():
+    x = np.arange(10.0)
+    for f in (stats.plcc, stats.srocc, stats.krcc):
+        assert f(x, 3 * x + 1) == pytest.approx(1.0)
+        assert f(x, -x) == pytest.approx(-1.0)
+    # Rank statistics ignore monotone transforms.
+    assert stats.srocc(x, np.exp(x)) == pytest.approx(1.0)
+    assert stats.krcc(x, np.exp(-x)) == pytest.approx(-1.0)
+
+
+def test_krcc_with_ties_by_hand():
+    # Pairs: 5 concordant, 0 discordant, 1 tied in x only, none tied in y.
+    # tau_b = (C - D) / sqrt((n0 - n1) (n0 - n2)) = 5 / sqrt(5 * 6).
+    assert stats.krcc([1, 2, 2, 3], [1, 3, 2, 4]) == pytest.approx(5 / math.sqrt(30))
+
+
+def test_logistic_recovers_planted_parameters():
+    rng = np.random.default_rng(0)
+    pred = rng.uniform(0, 1, 300)
+    planted = np.array([3.0, 8.0, 0.5, 0.2, 2.0])
+    mos = stats.logistic5(pred, *planted)
+    fitted = stats.fit_logistic5(pred, mos)
+    np.testing.assert_allclose(fitted, planted, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(stats.map_logistic(pred, mos), mos, atol=1e-6)
+    assert stats.plcc_logistic(pred, mos) == pytest.approx(1.0, abs=1e-9)
+    assert stats.plcc(pred, mos) < 0.99
+
+
+def test_logistic_on_other_scales_and_negative_slope():
+    rng = np.random.default_rng(2)
+    pred = rng.uniform(-5, 50, 200)
+    planted = np.array([-40.0, 0.3, 20.0, 0.05, 60.0])  # decreasing curve, MOS on 0..100
+    mos = stats.logistic5(pred, *planted)
+    fitted = stats.fit_logistic5(pred, mos)
+    assert fitted[1] >= 0  # reported in the canonical sign
+    np.testing.assert_allclose(stats.logistic5(pred, *fitted), mos, atol=1e-5)
+    noisy = mos + rng.normal(scale=2.0, size=mos.size)
+    assert stats.plcc_logistic(pred, noisy) > abs(stats.plcc(pred, noisy))
+
+
+def test_logistic_needs_five_items():
+    with pytest.raises(StatsError, match="at least 5"):
+        stats.fit_logistic5([1, 2, 3, 4], [2, 1, 4, 3])
+
+
+def test_fit_failure_is_stats_error(monkeypatch):
+    def fail(*args, **kwargs):
+        raise RuntimeError("Optimal parameters not found")
+
+    monkeypatch.setattr(stats.optimize, "curve_fit", fail)
+    with pytest.raises(StatsError, match="did not converge"):
+        stats.plcc_logistic(np.arange(10.0), np.arange(10.0) ** 2)
+
+
+def test_grouped_krcc_planted():
+    # Within each group the ranks agree perfectly or partly, while offsets between groups
+    # make the pooled KRCC negative.
+    x = np.array([1, 2, 3, 4, 11, 12, 13, 14, 21, 22, 23])
+    y = np.array([30, 31, 32, 33, 20, 22, 21, 23, 12, 11, 10])
+    g = np.array([0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2])
+    result = stats.grouped_krcc(x, y, g)
+    expected = np.mean([sps.kendalltau(x[g == k], y[g == k])[0] for k in range(3)])
+    assert result.mean == pytest.approx(expected)
+    assert float(result) == pytest.approx(expected)
+    assert (result.n_groups, result.n_skipped) == (3, 0)
+    assert stats.krcc(x, y) < 0 < result.mean
+
+
+def test_grouped_krcc_skips_small_and_constant_groups():
+    x = [1, 2, 3, 5, 5, 5, 9, 1, 2, 3]
+    y = [1, 2, 3, 1, 2, 3, 4, 3, 2, 1]
+    g = ["a", "a", "a", "b", "b", "b", "c", "d", "d", "d"]
+    result = stats.grouped_krcc(x, y, g)
+    assert (result.mean, result.n_groups, result.n_skipped) == (0.0, 2, 2)
+    with pytest.raises(StatsError, match="no usable group"):
+        stats.grouped_krcc(x, y, g, min_size=4)
+    with pytest.raises(StatsError, match="equal length"):
+        stats.grouped_krcc(x, y, g[:-1])
+
+
+def test_bootstrap_ci(xy):
+    x, y = xy
+    lo, hi = stats.bootstrap_ci(stats.plcc, x, y, n=200)
+    assert lo < stats.plcc(x, y) < hi
+    assert stats.bootstrap_ci(stats.plcc, x, y, n=200) == (lo, hi)
+
+
+@pytest.mark.parametrize("f", [stats.plcc, stats.srocc, stats.krcc, stats.plcc_logistic])
+@pytest.mark.parametrize(
+    ("x", "y", "words"),
+    [
+        ([1, np.nan, 3, 4, 5], [1, 2, 3, 4, 5], ["non-finite", "position(s) 1"]),
+        ([1, 2, 3, 4, 5], [1, 2, np.inf, 4, -np.inf], ["non-finite", "position(s) 2, 4"]),
+        ([2, 2, 2, 2, 2], [1, 2, 3, 4, 5], ["undefined", "constant", "predicts one value"]),
+        ([1, 2, 3, 4, 5], [3, 3, 3, 3, 3], ["undefined", "constant"]),
+        ([1, 2, 3, 4, 5], [1, 2, 3, 4], ["length", "5 vs 4"]),
+        ([1, 2], [2, 1], ["at least", "got 2"]),
+        ([[1, 2], [3, 4]], [1, 2, 3, 4], ["1-D"]),
+    ],
+)
+def test_errors(f, x, y, words):
+    with pytest.raises(StatsError) as info:
+        f(x, y)
+    message = str(info.value)
+    assert all(w in message for w in words), message
+    assert isinstance(info.value, ValueError)
+
+
+def test_error_names_the_argument():
+    with pytest.raises(StatsError, match="^y contains"):
+        stats.plcc([1, 2, 3], [1, np.nan, 3])
+    with pytest.raises(StatsError, match="because x is constant"):
+        stats.krcc([1, 1, 1], [1, 2, 3])
+    with pytest.raises(StatsError, match="because mos is constant"):
+        stats.plcc_logistic([1, 2, 3, 4, 5], [1, 1, 1, 1, 1])
