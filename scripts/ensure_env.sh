@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Create or refresh the project's virtual environment (.venv) when pyproject.toml or this script changed.
+# PyTorch is installed first, pinned, from the local wheel store where one is configured (plain pip).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=${IQAXAI_VENV:-.venv}
+PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
+TORCH_SPEC=${IQAXAI_TORCH_SPEC:-"torch==2.14.1 torchvision==0.29.1"}
+EXTRAS=${IQAXAI_EXTRAS:-notebooks,test,xai}
+stamp="$VENV/.iqaxai-env"
+want=$(cat pyproject.toml scripts/ensure_env.sh | sha256sum | cut -d' ' -f1)-$TORCH_SPEC-$EXTRAS
+
+if [ -x "$VENV/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+    exit 0
+fi
+echo "[env] preparing $VENV with $($PYTHON --version) (torch: $TORCH_SPEC; extras: $EXTRAS)" >&2
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+# shellcheck disable=SC2086
+"$VENV/bin/python" -m pip install --quiet $TORCH_SPEC
+"$VENV/bin/python" -m pip install --quiet -e ".[$EXTRAS]"
+echo "$want" > "$stamp"
+echo "[env] ready" >&2
