@@ -6,7 +6,6 @@ import math
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -481,4 +480,5 @@ def test_nan_score(tmp_path, name):
 def test_missing_image_file(tmp_path, name):
     folder = WRITERS[name](tmp_path)
     (folder / BAD[name][3]).unlink()
-    expect_error(name, tmp_path, str(folder), BAD[name][3], "1 of ")
+    msg = expect_error(name, tmp_path, str(folder), "1 of ")
+    assert BAD[name][3].lower() in msg.lower()  # TID2013 names the file as its score file spells it
