@@ -35,18 +35,6 @@ class DatasetError(RuntimeError):
         )
 
 
-def dataset_dir(dataset: str, folder: str, root: os.PathLike | str | None, marker: str) -> Path:
-    """The folder of one dataset under the data root, checked for a marker file or folder.
-
-    ``root`` may be the data root (holding ``folder``) or the dataset folder itself.
-    """
-    base = data_root(root)
-    for candidate in (base / folder, base):
-        if (candidate / marker).exists():
-            return candidate
-    raise DatasetError(dataset, base / folder / marker, f"expected '{marker}' inside the dataset folder '{folder}'")
-
-
 def require_file(dataset: str, path: Path, what: str) -> Path:
     """Return ``path`` if it exists, else raise a DatasetError describing ``what`` it should be."""
     if not path.exists():
@@ -80,13 +68,6 @@ def check_scores(dataset: str, path: Path, values: pd.Series, name: str = "MOS")
         raise DatasetError(dataset, path, f"{int(bad.sum())} {name} value(s) are missing or not numbers (rows {rows})")
 
 
-def case_insensitive_index(folder: Path) -> dict[str, Path]:
-    """Map lower-cased file names in ``folder`` to their real paths (TID2013 mixes cases on disk)."""
-    if not folder.is_dir():
-        return {}
-    return {p.name.lower(): p for p in folder.iterdir()}
-
-
 def finish_table(dataset: str, frame: pd.DataFrame, extra: Iterable[str] = ()) -> pd.DataFrame:
     """Order the columns (schema first, then ``extra`` group keys) and reset the index."""
     frame = frame.copy()
@@ -105,7 +86,7 @@ def locate_dataset(
     markers: Sequence[str],
     section: str | None = None,
 ) -> Path:
-    """Like :func:`dataset_dir`, for datasets with several accepted folder names or marker files.
+    """The folder of one dataset under the data root, recognised by any of its marker files.
 
     Tries ``<root>/<folder>`` for each of ``folders`` and then ``root`` itself (when ``root`` already
     is the dataset folder); returns the first that holds any of ``markers``.
