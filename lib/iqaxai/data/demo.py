@@ -10,7 +10,7 @@ Construction, per reference scene (seeded, independent of generation order):
    the output and resized to ``height x width``.
 2. On the 3x4 region grid, ``n_important`` (6) cells forming a connected region (an "object") are
    **content cells**: they keep the photograph's detail, topped up with a texture (brick, grass, gravel or
-   a mid-frequency grating) where the photograph is locally smooth. The other cells are **trivial**: flat
+   a mid-frequency grating; at least half strength, more where the photograph is locally smooth). The other cells are **trivial**: flat
    (the local mean colour with a gentle gradient) or defocused (a strong Gaussian blur of the photograph).
 3. Each reference gets ``versions_per_reference`` distorted versions, one per distortion type (blur, JPEG,
    white noise, colour saturation, local contrast; KADID-10k's distortion ids 1, 10, 11, 7, 25) at a random
@@ -63,7 +63,7 @@ from iqaxai.grid import Grid, cell_mask, cell_slices
 from iqaxai.paths import cache_dir
 
 #: Version of the generation rule; part of the cache key, bump it whenever the output changes.
-RULE_VERSION = 1
+RULE_VERSION = 2
 
 #: name -> (KADID-10k distortion id, parameter per level 1..5). Blur sigma is in pixels at 256 px width.
 DISTORTIONS: dict[str, tuple[int, tuple[float, ...]]] = {
@@ -83,16 +83,18 @@ KONIQ_SLOPE, KONIQ_INTERCEPT = 27.82, -29.23
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "stereo_motorcycle", "hubble_deep_field",
           "immunohistochemistry", "retina", "cat", "grace_hopper")
 TEXTURES = ("brick", "grass", "gravel")
+#: Least blending weight of a texture in a content cell, so every content cell carries visible detail.
+TEXTURE_MIN = 0.5
 
 
 @dataclass(frozen=True)
 class DemoConfig:
     """Size and seed of the demo world."""
 
-    n_references: int = 48
+    n_references: int = 192
     versions_per_reference: int = 5
-    height: int = 192
-    width: int = 256
+    height: int = 96
+    width: int = 128
     grid: Grid = (3, 4)
     n_important: int = 6
     seed: int = 0
@@ -205,10 +207,9 @@ def compose_reference(
     for k, (sy, sx) in enumerate(slices):
         if k in important:
             kinds.append("content")
-            need = np.clip(1.0 - detail[sy, sx].mean() / 0.035, 0.0, 0.8)
-            if need > 0:
-                tex = _texture_patch(out[sy, sx].shape[:2], rng, textures)
-                out[sy, sx] = out[sy, sx] + need * 0.6 * tex[..., None]
+            strength = max(TEXTURE_MIN, np.clip(1.0 - detail[sy, sx].mean() / 0.035, 0.0, 0.8))
+            tex = _texture_patch(out[sy, sx].shape[:2], rng, textures)
+            out[sy, sx] = out[sy, sx] + strength * 0.6 * tex[..., None]
         elif rng.random() < 0.5:
             kinds.append("flat")
             cell = defocused[sy, sx]

@@ -1,0 +1,115 @@
+"""Two baselines: the SPAQ baseline (BL) and the Baseline of the saliency/IQA paper.
+
+**SPAQBaseline** (Fang et al., "Perceptual quality assessment of smartphone photography", CVPR 2020;
+h4nwei/SPAQ:``BL_demo.py``, ``Prepare_image.py``): torchvision ResNet50 with ``fc = Linear(2048, 1)``, i.e.
+C5 -> global average pool -> linear (here the zero-initialised :class:`ScoreHead`, MOS on 0-100), ImageNet
+normalisation. At test time the authors resize the shorter side to 512 (when both sides are at least 512) and
+average the scores of 224x224 patches taken with stride 112 (plus a last row and column flush with the border);
+``patch_eval=True`` does the patch averaging in eval mode (the resize is the data pipeline's job); training always
+sees the whole input.
+
+**SaliencyBaseline** ("Bridging saliency and IQA", Section III: "a backbone, GAP pooling, and MLP head" with
+EfficientNet-B0 or ResNet-50): backbone -> global average pool -> MLP -> :class:`ScoreHead`, ImageNet
+normalisation. The MLP follows the authors' earlier prototype (Alexkkir/experiments-with-saliency:``train.py``,
+``LinearBlock``): ``Dropout(0.25) -> Linear -> BatchNorm1d -> ReLU`` per hidden size (1024, 256), then the final
+linear layer without dropout (the :class:`ScoreHead`). ``efficientnet_b0`` is torchvision's (``features``, 1280
+channels, IMAGENET1K_V1 weights when ``pretrained``); ``tiny``/``resnet18``/``resnet50`` use the C5 map of
+:func:`~iqaxai.models.backbones.create_backbone`.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from iqaxai.models.backbones import create_backbone, load_weights
+from iqaxai.models.base import IQAModel, ModelInfo, ScoreHead
+
+
+def patch_starts(size: int, patch: int = 224, stride: int = 112) -> list[int]:
+    """Patch offsets along one side: every ``stride`` plus a last one flush with the border (0 if too small)."""
+    if size <= patch:
+        return [0]
+    starts = list(range(0, size - patch + 1, stride))
+    if starts[-1] != size - patch:
+        starts.append(size - patch)
+    return starts
+
+
+class _C5Map(nn.Module):
+    """The C5 map of a :class:`StageBackbone` (so that both baselines expose a last conv map)."""
+
+    def __init__(self, name: str, pretrained: bool):
+        super().__init__()
+        self.body = create_backbone(name, pretrained)
+        self.channels = self.body.channels[-1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)[-1]
+
+
+class SPAQBaseline(IQAModel):
+    """SPAQ BL: ResNet50 C5 -> GAP -> linear -> MOS on 0-100 (optionally averaged over 224x224 patches)."""
+
+    def __init__(self, backbone: str = "resnet50", pretrained: bool = False, patch_eval: bool = False,
+                 patch: int = 224, stride: int = 112):
+        super().__init__()
+        self.info = ModelInfo("spaq_baseline", source="Fang et al., CVPR 2020; h4nwei/SPAQ BL_demo.py",
+                              extra={"backbone": backbone, "patch_eval": patch_eval})
+        self.backbone = _C5Map(backbone, pretrained)
+        self.head = ScoreHead(self.backbone.channels)
+        self.patch_eval, self.patch, self.stride = patch_eval, patch, stride
+
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        """C5 map of images in [0, 1]."""
+        return self.backbone(self.normalise(x))
+
+    def score(self, x: torch.Tensor) -> torch.Tensor:
+        """MOS on 0-100 of whole images in [0, 1], [B]."""
+        return self.head(self.feature_map(x).mean(dim=(2, 3)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Predicted MOS on 0-100 of images in [0, 1]."""
+        if not self.patch_eval or self.training:
+            return self.score(x)
+        b = x.shape[0]
+        ys, xs = patch_starts(x.shape[-2], self.patch, self.stride), patch_starts(x.shape[-1], self.patch, self.stride)
+        crops = [x[..., y:y + self.patch, c:c + self.patch] for y in ys for c in xs]
+        return self.score(torch.cat(crops)).view(len(crops), b).mean(dim=0)
+
+
+class SaliencyBaseline(IQAModel):
+    """Saliency-paper Baseline: backbone -> GAP -> MLP -> MOS on 0-100."""
+
+    def __init__(self, backbone: str = "efficientnet_b0", pretrained: bool = False, hidden: Sequence[int] = (1024, 256),
+                 dropout: float = 0.25):
+        super().__init__()
+        self.info = ModelInfo("saliency_baseline", source="Bridging saliency and IQA (SACID), Section III",
+                              extra={"backbone": backbone, "hidden": tuple(hidden)})
+        if backbone == "efficientnet_b0":
+            import torchvision.models as tvm
+
+            weights = tvm.EfficientNet_B0_Weights.IMAGENET1K_V1
+            net = (load_weights(lambda: tvm.efficientnet_b0(weights=weights), "EfficientNet-B0") if pretrained
+                   else tvm.efficientnet_b0(weights=None))
+            self.backbone: nn.Module = net.features
+            width = int(net.classifier[-1].in_features)
+        else:
+            self.backbone = _C5Map(backbone, pretrained)
+            width = self.backbone.channels
+        layers: list[nn.Module] = []
+        for size in hidden:
+            layers += [nn.Dropout(dropout), nn.Linear(width, size), nn.BatchNorm1d(size), nn.ReLU(inplace=True)]
+            width = size
+        self.mlp = nn.Sequential(*layers)
+        self.head = ScoreHead(width)
+
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        """Last conv map of images in [0, 1] (the Grad-CAM target)."""
+        return self.backbone(self.normalise(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Predicted MOS on 0-100 of images in [0, 1]."""
+        return self.head(self.mlp(self.feature_map(x).mean(dim=(2, 3))))

@@ -1,0 +1,35 @@
+"""Numbers published in the papers, for side-by-side display next to reproduced results (never as results)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+#: Display names of the Table I models.
+DISPLAY_NAMES = {"triq": "TRIQ", "aihiqnet": "AIHIQnet", "koncept512": "KonCept", "dbcnn": "DBCNN", "swin_iqa": "Swin-IQA"}
+
+#: ICIP 2023 "Half of an Image Is Enough", Table I: per dataset and model, the test PLCC, then PLCC after
+#: zeroing the important regions (vs. the original prediction, vs. MOS) and the trivial regions (same two).
+_TABLE_I = {
+    "koniq10k": {
+        "triq": (0.922, 0.680, 0.671, 0.972, 0.902),
+        "aihiqnet": (0.929, 0.816, 0.804, 0.959, 0.896),
+        "koncept512": (0.916, 0.817, 0.813, 0.960, 0.901),
+        "dbcnn": (0.856, 0.804, 0.796, 0.963, 0.887),
+        "swin_iqa": (0.956, 0.835, 0.811, 0.974, 0.921),
+    },
+    "spaq": {
+        "triq": (0.916, 0.695, 0.675, 0.969, 0.907),
+        "aihiqnet": (0.928, 0.810, 0.801, 0.958, 0.912),
+        "koncept512": (0.831, 0.802, 0.788, 0.957, 0.811),
+        "dbcnn": (0.894, 0.808, 0.797, 0.960, 0.868),
+        "swin_iqa": (0.933, 0.804, 0.782, 0.963, 0.902),
+    },
+}
+TABLE_I_COLUMNS = ["test_plcc", "important_vs_pred", "important_vs_mos", "trivial_vs_pred", "trivial_vs_mos"]
+
+
+def table_i(dataset: str = "koniq10k") -> pd.DataFrame:
+    """Table I of the ICIP 2023 paper for ``koniq10k`` or ``spaq`` (index: registry model names)."""
+    if dataset not in _TABLE_I:
+        raise KeyError(f"Table I reports koniq10k and spaq, not {dataset!r}")
+    return pd.DataFrame.from_dict(_TABLE_I[dataset], orient="index", columns=TABLE_I_COLUMNS)

@@ -1,0 +1,352 @@
+"""One training loop for every IQA model of the registry.
+
+Following the ICIP 2023 paper (Section 4.1): horizontal flip is the only augmentation ("other methods can
+potentially change the perceived image quality"), a learning-rate scheduler (linear warm-up then cosine
+decay, as TRIQ's ``WarmUpCosineDecayScheduler``), and the validation PLCC monitored to keep the best
+weights. Models whose ``info.output`` is ``"distribution"`` (TRIQ, AIHIQnet) are trained with
+cross-entropy on the 5-bin opinion distribution (KonIQ-10k's c1..c5, else :func:`opinion_distribution`
+from MOS and SD); regression models with the MSE of the score on the 0-100 scale divided by 25.
+
+Checkpoints are written after every epoch and a run resumes from them; :func:`train_or_load` caches the
+final weights by configuration so later notebooks reuse them.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from scipy.stats import norm
+from tqdm.auto import tqdm
+
+from iqaxai.data.images import load_image
+from iqaxai.models import create_model
+from iqaxai.models.base import SCORE_SCALE, IQAModel
+from iqaxai.results import ResultsCache
+from iqaxai.runtime import resolve_device
+from iqaxai.stats import StatsError, plcc, srocc
+
+DIST_COLUMNS = ["c1", "c2", "c3", "c4", "c5"]
+#: SD (on the 1-5 scale) assumed for the opinion distribution of datasets that publish none (SPAQ, SACID):
+#: KonIQ-10k's mean per-image SD.
+DEFAULT_SD_1TO5 = 0.57
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of one training run."""
+
+    epochs: int = 15
+    batch_size: int = 16
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup_epochs: float = 1.0
+    image_size: tuple[int, int] | None = None  # (H, W); None keeps the stored size (must be uniform)
+    hflip: bool = True
+    seed: int = 0
+    patience: int | None = None  # stop after this many epochs without a better validation PLCC
+    preload: bool = True  # decode all images once into memory (small datasets)
+    num_workers: int = 0
+    eval_batch_size: int = 32
+
+
+#: ``smoke``: small inputs as stored in the demo world, a few epochs, a high learning rate for randomly
+#: initialised small backbones. ``paper``: the originals' schedules (sources in the comments).
+TRAIN_PRESETS: dict[str, dict[str, TrainConfig]] = {
+    "smoke": {
+        # TRIQ's post-LN transformer trains stably only with a lower rate (2e-3 stalled on the demo world)
+        "triq": TrainConfig(epochs=30, batch_size=16, lr=5e-4, warmup_epochs=1.0),
+        "*": TrainConfig(epochs=30, batch_size=16, lr=1e-3, warmup_epochs=1.0),
+    },
+    "paper": {
+        # junyongyou/triq train_triq.py: Adam 5e-5, warm-up 10 epochs, cosine, 120 epochs, batch 8, early stop 40
+        "triq": TrainConfig(epochs=120, batch_size=8, lr=5e-5, weight_decay=0.0, warmup_epochs=10, image_size=(768, 1024),
+                            patience=40, preload=False, num_workers=8),
+        # junyongyou/aihiqnet train.py: Adam 5e-5, warm-up 10 epochs, cosine, 100 epochs, batch 8
+        "aihiqnet": TrainConfig(epochs=100, batch_size=8, lr=5e-5, weight_decay=0.0, warmup_epochs=10, image_size=(768, 1024),
+                                patience=40, preload=False, num_workers=8),
+        # subpic/koniq KonCept512: Adam 1e-4, 40 epochs, batch 16, 512x384 (the 20-epoch 2e-5 stage folded into the decay)
+        "koncept512": TrainConfig(epochs=60, batch_size=16, lr=1e-4, weight_decay=0.0, warmup_epochs=1, image_size=(384, 512),
+                                  preload=False, num_workers=8),
+        # pyiqa train_DBCNN_koniq10k.yml: 512x384, batch 8; Adam 1e-5 fine-tuning of all layers
+        "dbcnn": TrainConfig(epochs=30, batch_size=8, lr=1e-5, weight_decay=5e-4, warmup_epochs=1, image_size=(384, 512),
+                             preload=False, num_workers=8),
+        # no public recipe: AdamW-style fine-tuning of an ImageNet Swin-T at 384x512
+        "swin_iqa": TrainConfig(epochs=30, batch_size=16, lr=2e-5, weight_decay=0.05, warmup_epochs=2, image_size=(384, 512),
+                                preload=False, num_workers=8),
+        "*": TrainConfig(epochs=30, batch_size=16, lr=1e-4, weight_decay=1e-4, warmup_epochs=1, image_size=(384, 512),
+                         preload=False, num_workers=8),
+    },
+}
+
+
+def train_config(model_name: str, profile: str, **overrides) -> TrainConfig:
+    """The preset training configuration of a model for a profile, with overrides."""
+    if profile not in TRAIN_PRESETS:
+        raise ValueError(f"profile must be one of {sorted(TRAIN_PRESETS)}, got {profile!r}")
+    presets = TRAIN_PRESETS[profile]
+    return replace(presets.get(model_name, presets["*"]), **overrides)
+
+
+# ----------------------------------------------------------------------------------------------- data
+
+def opinion_distribution(mos: np.ndarray, sd: np.ndarray | None = None) -> np.ndarray:
+    """5-bin opinion distributions [N, 5] from MOS (0-100) and SD (0-100 scale; NaN -> default).
+
+    Fallback for datasets without rating counts (as the TRIQ code does for LIVE-C): a normal
+    distribution on the 1-5 scale (mean 1 + MOS / 25, SD / 25) integrated over the five categories.
+    """
+    mu = 1.0 + np.asarray(mos, dtype=float) / 25.0
+    s = np.full_like(mu, DEFAULT_SD_1TO5) if sd is None else np.asarray(sd, dtype=float) / 25.0
+    s = np.where(np.isfinite(s) & (s > 0.05), s, DEFAULT_SD_1TO5)
+    edges = norm.cdf((np.array([1.5, 2.5, 3.5, 4.5])[None, :] - mu[:, None]) / s[:, None])
+    return np.diff(np.concatenate([np.zeros((len(mu), 1)), edges, np.ones((len(mu), 1))], axis=1), axis=1)
+
+
+def targets(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(MOS on 0-100, opinion distribution [N, 5]) of a dataset table; NaN MOS is an error."""
+    mos = table["mos"].to_numpy(dtype=float)
+    if not np.isfinite(mos).all():
+        bad = table.index[~np.isfinite(mos)][:5].tolist()
+        raise ValueError(f"training targets contain NaN MOS (rows {bad}); saliency-only datasets cannot be used")
+    if all(c in table for c in DIST_COLUMNS) and table[DIST_COLUMNS].notna().all().all():
+        dist = table[DIST_COLUMNS].to_numpy(dtype=float)
+        dist = dist / dist.sum(axis=1, keepdims=True)
+    else:
+        dist = opinion_distribution(mos, table["sd"].to_numpy(dtype=float) if "sd" in table else None)
+    return mos, dist
+
+
+def load_batch(paths: list[str], size: tuple[int, int] | None) -> torch.Tensor:
+    """Decode images into a [N, 3, H, W] float tensor in [0, 1]."""
+    images = [load_image(p, size) for p in paths]
+    shapes = {im.shape for im in images}
+    if len(shapes) > 1:
+        raise ValueError(f"images differ in size ({sorted(shapes)[:3]} ...); set TrainConfig.image_size")
+    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
+
+
+class ImageTable(torch.utils.data.Dataset):
+    """Images of a dataset table (decoded on access) with their MOS and opinion distribution."""
+
+    def __init__(self, table: pd.DataFrame, size: tuple[int, int] | None = None):
+        self.paths = table["path"].tolist()
+        self.mos, self.dist = targets(table)
+        self.size = size
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int):
+        img = torch.from_numpy(load_image(self.paths[i], self.size)).permute(2, 0, 1)
+        return img, torch.tensor(self.mos[i], dtype=torch.float32), torch.tensor(self.dist[i], dtype=torch.float32)
+
+
+def _batches(data: ImageTable, config: TrainConfig, shuffle: bool, generator: torch.Generator, batch_size: int):
+    """Mini-batches (images, mos, dist): from a preloaded tensor or through a DataLoader."""
+    if config.preload:
+        if not hasattr(data, "_cache"):
+            data._cache = (load_batch(data.paths, data.size), torch.tensor(data.mos, dtype=torch.float32),
+                           torch.tensor(data.dist, dtype=torch.float32))
+        images, mos, dist = data._cache
+        order = torch.randperm(len(data), generator=generator) if shuffle else torch.arange(len(data))
+        for start in range(0, len(data), batch_size):
+            idx = order[start:start + batch_size]
+            yield images[idx], mos[idx], dist[idx]
+    else:
+        loader = torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=generator,
+                                             num_workers=config.num_workers, pin_memory=torch.cuda.is_available())
+        yield from loader
+
+
+# ----------------------------------------------------------------------------------------------- loop
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA) and make cuDNN deterministic."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.cuda.manual_seed_all(seed)
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+
+
+def warmup_cosine(step: int, total: int, warmup: int) -> float:
+    """Learning-rate factor: linear warm-up over ``warmup`` steps, then cosine decay to zero at ``total``."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def loss_fn(model: IQAModel, images: torch.Tensor, mos: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy on the opinion distribution, or the MSE of the score (in units of 25 MOS points)."""
+    if model.info.output == "distribution":
+        p = model.distribution(images)
+        return -(dist * torch.log(p.clamp_min(1e-8))).sum(-1).mean()
+    return F.mse_loss(model(images) / SCORE_SCALE, mos / SCORE_SCALE)
+
+
+@torch.no_grad()
+def predict(model: IQAModel, images: pd.DataFrame | torch.Tensor, batch_size: int = 32, device: str = "auto",
+            image_size: tuple[int, int] | None = None, progress: bool = False) -> np.ndarray:
+    """Scores of a dataset table's images (or of an image tensor in [0, 1]) in eval mode."""
+    dev = resolve_device(device) if isinstance(device, str) else device
+    model.eval().to(dev)
+    out = []
+    if isinstance(images, torch.Tensor):
+        chunks = (images[i:i + batch_size] for i in range(0, len(images), batch_size))
+    else:
+        paths = images["path"].tolist()
+        chunks = (load_batch(paths[i:i + batch_size], image_size) for i in range(0, len(paths), batch_size))
+    for x in tqdm(chunks, total=math.ceil(len(images) / batch_size), desc="predict", disable=not progress, leave=False):
+        out.append(model(x.to(dev)).float().cpu())
+    return torch.cat(out).numpy().astype(np.float64)
+
+
+def evaluate(scores: np.ndarray, mos: np.ndarray) -> dict[str, float]:
+    """PLCC and SROCC of scores against MOS; NaN (with a reason) when undefined, e.g. constant scores."""
+    try:
+        return {"plcc": plcc(scores, mos), "srocc": srocc(scores, mos)}
+    except StatsError:
+        return {"plcc": float("nan"), "srocc": float("nan")}
+
+
+@dataclass
+class TrainResult:
+    """Outcome of a training run: the epoch history and the best validation PLCC."""
+
+    history: pd.DataFrame
+    best_epoch: int
+    best_val_plcc: float
+
+
+def train_model(model: IQAModel, train: pd.DataFrame, val: pd.DataFrame, config: TrainConfig = TrainConfig(),
+                device: str = "auto", checkpoint: str | os.PathLike | None = None, progress: bool = True,
+                on_epoch: Callable[[dict], None] | None = None) -> TrainResult:
+    """Train ``model`` in place; it ends with the weights of the epoch with the best validation PLCC.
+
+    With ``checkpoint``, the state after every epoch is saved there and a run that finds it resumes.
+    """
+    if len(train) == 0 or len(val) < 3:
+        raise ValueError(f"need training images and at least 3 validation images, got {len(train)} and {len(val)}")
+    seed_everything(config.seed)
+    dev = resolve_device(device)
+    model.to(dev)
+    train_data, val_data = ImageTable(train, config.image_size), ImageTable(val, config.image_size)
+    steps_per_epoch = math.ceil(len(train_data) / config.batch_size)
+    total = steps_per_epoch * config.epochs
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    warmup = int(round(config.warmup_epochs * steps_per_epoch))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(s, total, warmup))
+    generator = torch.Generator().manual_seed(config.seed)
+    history: list[dict] = []
+    best = {"plcc": -math.inf, "epoch": -1, "state": copy.deepcopy(model.state_dict())}
+    start_epoch = 0
+    ckpt = Path(checkpoint) if checkpoint else None
+    if ckpt and ckpt.exists():
+        state = torch.load(ckpt, map_location=dev, weights_only=False)
+        if state["config"] != asdict(config):
+            raise ValueError(f"checkpoint {ckpt} was written for another configuration; delete it to start again")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        history, best, start_epoch = state["history"], state["best"], state["epoch"] + 1
+
+    bar = tqdm(range(start_epoch, config.epochs), desc=f"train {model.info.name}", disable=not progress,
+               initial=start_epoch, total=config.epochs)
+    stale = sum(1 for h in history if h["epoch"] > best["epoch"])
+    for epoch in bar:
+        tic = time.perf_counter()
+        model.train()
+        losses = []
+        for images, mos, dist in _batches(train_data, config, True, generator, config.batch_size):
+            images, mos, dist = images.to(dev), mos.to(dev), dist.to(dev)
+            if config.hflip:
+                flip = torch.rand(len(images), generator=generator) < 0.5
+                images = torch.where(flip.to(dev)[:, None, None, None], images.flip(-1), images)
+            loss = loss_fn(model, images, mos, dist)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            losses.append(float(loss.detach()))
+        val_images = torch.cat([b[0] for b in _batches(val_data, config, False, generator, config.eval_batch_size)]) \
+            if config.preload else val
+        scores = predict(model, val_images, config.eval_batch_size, dev, config.image_size)
+        metrics = evaluate(scores, val_data.mos)
+        row = {"epoch": epoch, "train_loss": float(np.mean(losses)), "val_plcc": metrics["plcc"],
+               "val_srocc": metrics["srocc"], "lr": scheduler.get_last_lr()[0], "seconds": time.perf_counter() - tic}
+        history.append(row)
+        if np.isfinite(row["val_plcc"]) and row["val_plcc"] > best["plcc"]:
+            best = {"plcc": row["val_plcc"], "epoch": epoch, "state": copy.deepcopy(model.state_dict())}
+            stale = 0
+        else:
+            stale += 1
+        bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_plcc=f"{row['val_plcc']:.3f}")
+        if ckpt:
+            _save_checkpoint(ckpt, model, optimizer, scheduler, generator, history, best, epoch, config)
+        if on_epoch:
+            on_epoch(row)
+        if config.patience is not None and stale >= config.patience:
+            break
+    model.load_state_dict(best["state"])
+    return TrainResult(pd.DataFrame(history), int(best["epoch"]), float(best["plcc"]))
+
+
+def _save_checkpoint(path: Path, model, optimizer, scheduler, generator, history, best, epoch, config) -> None:
+    """Write a resumable checkpoint atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "generator": generator.get_state(), "torch_rng": torch.get_rng_state(), "history": history,
+                "best": best, "epoch": epoch, "config": asdict(config)}, tmp)
+    os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------------------------- cache
+
+def dataset_fingerprint(table: pd.DataFrame) -> str:
+    """A short hash of a table's images, scores and splits (part of a training cache key)."""
+    from iqaxai.results import config_key
+
+    cols = [c for c in ("image", "mos", "split") if c in table]
+    return config_key({"rows": table[cols].astype(str).agg("|".join, axis=1).tolist()})
+
+
+def train_or_load(name: str, profile: str, table: pd.DataFrame, model_kwargs: dict | None = None,
+                  config: TrainConfig | None = None, device: str = "auto", progress: bool = True,
+                  cache_root: str | os.PathLike | None = None) -> tuple[IQAModel, TrainResult]:
+    """Train a registry model on ``table``'s train/val splits, or load the weights cached for this configuration."""
+    model_kwargs = dict(model_kwargs or {})
+    config = config or train_config(name, profile)
+    key = {"model": name, "profile": profile, "model_kwargs": model_kwargs, "train": asdict(config),
+           "data": dataset_fingerprint(table)}
+    cache = ResultsCache("trained_models", key, root=cache_root)
+    seed_everything(config.seed)  # the initial weights depend on the seed only
+    model = create_model(name, profile=profile, **model_kwargs)
+    weights = cache.path / "model.pt"
+    if weights.exists() and cache.has_table("history"):
+        model.load_state_dict(torch.load(weights, map_location="cpu"))
+        history = cache.load_table("history")
+        best = int(history["val_plcc"].idxmax())
+        return model.to(resolve_device(device)).eval(), TrainResult(history, int(history["epoch"][best]),
+                                                                     float(history["val_plcc"][best]))
+    train, val = table[table["split"] == "train"], table[table["split"] == "val"]
+    result = train_model(model, train, val, config, device, checkpoint=cache.path / "checkpoint.pt", progress=progress)
+    torch.save(model.state_dict(), weights)
+    cache.save_table("history", result.history)
+    (cache.path / "checkpoint.pt").unlink(missing_ok=True)
+    return model.eval(), result
