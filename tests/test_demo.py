@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 
 import numpy as np
 import pandas as pd
@@ -84,9 +83,12 @@ def test_trivial_cells_are_untouched_and_content_cells_distorted(small_world):
 def test_quality_falls_with_distortion_level(small_world):
     root, _ = small_world
     planted = load_planted(root)
+    level_means = planted.groupby("level")["latent_mos"].mean().to_numpy()
+    assert (np.diff(level_means) < 0).all()
     for kind in DISTORTIONS:
         sub = planted[planted["distortion"] == kind]
-        assert spearmanr(sub["level"], sub["latent_mos"])[0] < -0.5, kind
+        # desaturation is the most content-dependent: invisible on cells that are nearly grey already
+        assert spearmanr(sub["level"], sub["latent_mos"])[0] < (-0.3 if kind == "colour" else -0.7), kind
 
 
 def test_planted_layout_is_connected_and_sized():

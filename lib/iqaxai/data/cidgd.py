@@ -27,6 +27,7 @@ from iqaxai.data.common import (
     check_scores,
     finish_table,
     locate_dataset,
+    read_score_csv,
     require_columns,
     require_images,
 )
@@ -48,9 +49,7 @@ def load_cidgd(
     """CIDGD table from ``cidgd_scores.csv`` (format documented in the module docstring)."""
     folder = locate_dataset(NAME, [FOLDER], root, [SCORES_FILE])
     path = folder / SCORES_FILE
-    raw = pd.read_csv(path)
-    raw.columns = [str(c).strip() for c in raw.columns]
-    require_columns(NAME, path, raw, ["reference", "distorted", "score"])
+    raw = read_score_csv(NAME, path, ["reference", "distorted", "score"])
     check_scores(NAME, path, raw["score"], "score")
 
     n = len(raw)

@@ -45,7 +45,7 @@ from iqaxai.data.common import (
     check_scores,
     finish_table,
     locate_dataset,
-    require_columns,
+    read_score_csv,
     require_images,
     rescale_to_100,
 )
@@ -89,9 +89,7 @@ def _relative(path: str) -> str:
 def _load_cidiq(distance_cm: int, root, split_seed: int, ratios: Sequence[float]) -> pd.DataFrame:
     folder = locate_dataset(NAME, [FOLDER], root, ["Images/Original", "Images/Reproduction"])
     path = _score_file(folder, distance_cm)
-    raw = pd.read_csv(path)
-    raw.columns = [str(c).strip() for c in raw.columns]
-    require_columns(NAME, path, raw, ["dis_img_path", "score"])
+    raw = read_score_csv(NAME, path, ["dis_img_path", "score"])
     check_scores(NAME, path, raw["score"], "score")
 
     rels = [_relative(str(p)) for p in raw["dis_img_path"]]

@@ -51,6 +51,17 @@ def require_columns(dataset: str, path: Path, frame: pd.DataFrame, columns: Iter
         )
 
 
+def read_score_csv(dataset: str, path: Path, columns: Iterable[str]) -> pd.DataFrame:
+    """Read a CSV score file (header names stripped), raising a DatasetError if unreadable or lacking ``columns``."""
+    try:
+        frame = pd.read_csv(path)
+    except (OSError, ValueError, pd.errors.ParserError) as error:
+        raise DatasetError(dataset, path, f"cannot read the score file as CSV ({error})") from error
+    frame.columns = [str(c).strip() for c in frame.columns]
+    require_columns(dataset, path, frame, columns)
+    return frame
+
+
 def rescale_to_100(
     values: np.ndarray | pd.Series, lo: float, hi: float, lower_better: bool = False
 ) -> np.ndarray:

@@ -27,7 +27,7 @@ from iqaxai.data.common import (
     check_scores,
     finish_table,
     locate_dataset,
-    require_columns,
+    read_score_csv,
     require_images,
     rescale_to_100,
 )
@@ -49,9 +49,7 @@ def load_kadid10k(
     """KADID-10k table of the distorted images, split by reference image."""
     folder = locate_dataset(NAME, [FOLDER], root, [SCORES_FILE])
     path = folder / SCORES_FILE
-    raw = pd.read_csv(path)
-    raw.columns = [str(c).strip() for c in raw.columns]
-    require_columns(NAME, path, raw, ["dist_img", "ref_img", "dmos", "var"])
+    raw = read_score_csv(NAME, path, ["dist_img", "ref_img", "dmos", "var"])
     check_scores(NAME, path, raw["dmos"], "dmos (MOS)")
     check_scores(NAME, path, raw["var"], "var (SD)")
 

@@ -31,7 +31,7 @@ from iqaxai.data.common import (
     check_scores,
     finish_table,
     locate_dataset,
-    require_columns,
+    read_score_csv,
     require_images,
 )
 from iqaxai.data.splits import add_stratified_split, seeded_split
@@ -75,9 +75,7 @@ def _official_split(folder: Path, names: pd.Series) -> np.ndarray | None:
     path = next((p for p in (folder / SPLIT_FILE, folder / "metadata" / SPLIT_FILE) if p.exists()), None)
     if path is None:
         return None
-    sets = pd.read_csv(path)
-    sets.columns = [str(c).strip() for c in sets.columns]
-    require_columns(NAME, path, sets, ["image_name", "set"])
+    sets = read_score_csv(NAME, path, ["image_name", "set"])
     mapping = dict(zip(sets["image_name"].astype(str).str.strip(), sets["set"].astype(str).str.strip().str.lower()))
     raw = names.map(mapping)
     if raw.isna().any():
@@ -107,9 +105,7 @@ def load_koniq10k(
         raise ValueError(f"split must be 'auto', 'official', 'seeded' or 'stratified', got {split!r}")
     folder = locate_dataset(NAME, [FOLDER], root, [SCORES_FILE])
     scores_path = folder / SCORES_FILE
-    raw = pd.read_csv(scores_path)
-    raw.columns = [str(c).strip() for c in raw.columns]
-    require_columns(NAME, scores_path, raw, SCORE_COLUMNS)
+    raw = read_score_csv(NAME, scores_path, SCORE_COLUMNS)
     check_scores(NAME, scores_path, raw["MOS_zscore"], "MOS_zscore")
     check_scores(NAME, scores_path, raw["MOS"], "MOS")
     check_scores(NAME, scores_path, raw["SD"], "SD")

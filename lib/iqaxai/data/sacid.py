@@ -33,7 +33,7 @@ from iqaxai.data.common import (
     check_scores,
     finish_table,
     locate_dataset,
-    require_columns,
+    read_score_csv,
     require_images,
 )
 from iqaxai.data.splits import seeded_split
@@ -64,9 +64,7 @@ def load_sacid(
     """SACID table of the compressed images with reference and saliency-map paths."""
     folder = locate_dataset(NAME, [FOLDER], root, [SCORES_FILE])
     path = folder / SCORES_FILE
-    raw = pd.read_csv(path)
-    raw.columns = [str(c).strip() for c in raw.columns]
-    require_columns(NAME, path, raw, ["sequence", "test_case", "subjective_score"])
+    raw = read_score_csv(NAME, path, ["sequence", "test_case", "subjective_score"])
     check_scores(NAME, path, raw["subjective_score"], "subjective_score")
 
     seqs = raw["sequence"].astype(str).str.strip()

@@ -31,7 +31,7 @@ def extreme_responses(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     if conv.stride != (1, 1) or conv.padding != (0, 0) or conv.dilation != (1, 1) or conv.groups != 1:
         raise ValueError("extreme_responses needs a stride-1, unpadded, undilated, ungrouped conv")
     kh, kw = conv.kernel_size
-    b, c = x.shape[0], conv.out_channels
+    b = x.shape[0]
     with torch.no_grad():
         h = conv(x).flatten(2)  # [B, C, L]
         width = x.shape[-1] - kw + 1

@@ -55,7 +55,6 @@ def smoke_hybrid_swin(dim: int = 48) -> tuple[nn.Module, nn.Module, int]:
 def swin_backbone(name: str, pretrained: bool = False) -> tuple[nn.Module, nn.Module, int]:
     """(features, final norm, width) of a torchvision Swin transformer."""
     import torchvision.models as tvm
-    from torchvision.models.swin_transformer import SwinTransformer
 
     if name == "swin_t":
         weights = tvm.Swin_T_Weights.IMAGENET1K_V1
