@@ -482,3 +482,10 @@ def test_missing_image_file(tmp_path, name):
     (folder / BAD[name][3]).unlink()
     msg = expect_error(name, tmp_path, str(folder), "1 of ")
     assert BAD[name][3].lower() in msg.lower()  # TID2013 names the file as its score file spells it
+
+
+def test_unreadable_score_file_raises_dataset_error(tmp_path):
+    fw.write_kadid(tmp_path)
+    (tmp_path / "kadid10k" / "dmos.csv").write_bytes(b"\xff\xfe\x00\x81binary garbage\x00")
+    with pytest.raises(DatasetError, match="KADID-10k: cannot read the score file as CSV"):
+        load_kadid10k(root=tmp_path)
