@@ -63,3 +63,25 @@ def test_coalition_values_rejects_incomplete_masks():
     masks = block_masks((2, 2)).numpy()
     with pytest.raises(ValueError, match="need all 14"):
         coalition_values(np.zeros((1, 13)), [0], [0], masks[:13])
+
+
+def test_reference_sweep_equals_one_forward_per_mask():
+    from iqaxai.masking import sweep_block_masks
+    from iqaxai.models.triq import TRIQ
+
+    torch.manual_seed(0)
+    model = TRIQ(backbone="tiny_s16").eval()
+    images = torch.rand(2, 3, 96, 128)
+    masks = block_masks((3, 4))
+    picked = masks[torch.randperm(len(masks), generator=torch.Generator().manual_seed(0))[:40]]
+    sweep = sweep_block_masks(model, images, picked)
+    with torch.no_grad():
+        direct = torch.stack([torch.cat([model(img[None], m) for m in picked]) for img in images])
+    assert sweep.shape == (2, 40)
+    assert torch.allclose(sweep, direct, atol=1e-4)  # MOS on 0-100: float32 resolution near 1e-5
+    full = sweep_block_masks(model, images[:1])
+    assert full.shape == (1, 4094) and torch.isfinite(full).all()
+    with pytest.raises(ValueError, match="unknown method"):
+        sweep_block_masks(model, images, picked, method="magic")
+    with pytest.raises(ValueError, match="masks must be"):
+        sweep_block_masks(model, images, torch.zeros(3, 5, dtype=torch.bool))

@@ -76,3 +76,33 @@ def shapley_values(values: np.ndarray) -> np.ndarray:
         without = ids[(ids >> k) & 1 == 0]
         phi[:, k] = (values[:, without | (1 << k)] - values[:, without]) @ weight[size[without]]
     return phi
+
+
+@torch.no_grad()
+def sweep_block_masks(model, images: torch.Tensor, masks: torch.Tensor | None = None, grid: Grid = (3, 4),
+                      method: str = "reference", chunk: int = 256) -> torch.Tensor:
+    """Masked TRIQ predictions (MOS on 0-100) of every image under every block mask, [N, M].
+
+    ``method="reference"`` runs the backbone once per image and the full encoder once per mask (in
+    chunks of ``chunk`` masks) with the paper's -1e9 key masking: the straightforward definition.
+    """
+    if method != "reference":
+        raise ValueError(f"unknown method {method!r}; available: 'reference'")
+    from iqaxai.models.base import distribution_to_score
+
+    masks = block_masks(grid) if masks is None else torch.as_tensor(masks, dtype=torch.bool)
+    if masks.ndim != 2 or masks.shape[1] != grid[0] * grid[1]:
+        raise ValueError(f"masks must be [M, {grid[0] * grid[1]}] for a {grid[0]}x{grid[1]} grid, got {tuple(masks.shape)}")
+    if tuple(model.grid) != tuple(grid):
+        raise ValueError(f"the model masks a {model.grid} grid, the sweep asks for {grid}")
+    model.eval()
+    out = torch.empty(len(images), len(masks))
+    for i, image in enumerate(images):
+        fmap = model.feature_map(image[None])
+        tokens = model.embed(fmap)
+        key_masks = model.token_mask(masks.to(tokens.device), fmap.shape[-2:], len(masks))
+        for start in range(0, len(masks), chunk):
+            km = key_masks[start:start + chunk]
+            dist = model.encode(tokens.expand(len(km), -1, -1), km)
+            out[i, start:start + len(km)] = distribution_to_score(dist).float().cpu()
+    return out
