@@ -60,6 +60,18 @@ class StageBackbone(nn.Module):
         return feats
 
 
+class C5Map(nn.Module):
+    """The last (C5) map of a named :class:`StageBackbone`; ``channels`` is its width."""
+
+    def __init__(self, name: str, pretrained: bool = False):
+        super().__init__()
+        self.body = create_backbone(name, pretrained)
+        self.channels = self.body.channels[-1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)[-1]
+
+
 def tiny(width: int = 16, stride: int = 32) -> StageBackbone:
     """Small residual CNN (about 1 M parameters at width 16) with ResNet's strides (or 16 at the last stage)."""
     if stride not in (16, 32):

@@ -24,7 +24,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from iqaxai.models.backbones import create_backbone, load_weights
+from iqaxai.models.backbones import C5Map, load_weights
 from iqaxai.models.base import IQAModel, ModelInfo, ScoreHead
 
 
@@ -38,18 +38,6 @@ def patch_starts(size: int, patch: int = 224, stride: int = 112) -> list[int]:
     return starts
 
 
-class _C5Map(nn.Module):
-    """The C5 map of a :class:`StageBackbone` (so that both baselines expose a last conv map)."""
-
-    def __init__(self, name: str, pretrained: bool):
-        super().__init__()
-        self.body = create_backbone(name, pretrained)
-        self.channels = self.body.channels[-1]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)[-1]
-
-
 class SPAQBaseline(IQAModel):
     """SPAQ BL: ResNet50 C5 -> GAP -> linear -> MOS on 0-100 (optionally averaged over 224x224 patches)."""
 
@@ -58,7 +46,7 @@ class SPAQBaseline(IQAModel):
         super().__init__()
         self.info = ModelInfo("spaq_baseline", source="Fang et al., CVPR 2020; h4nwei/SPAQ BL_demo.py",
                               extra={"backbone": backbone, "patch_eval": patch_eval})
-        self.backbone = _C5Map(backbone, pretrained)
+        self.backbone = C5Map(backbone, pretrained)
         self.head = ScoreHead(self.backbone.channels)
         self.patch_eval, self.patch, self.stride = patch_eval, patch, stride
 
@@ -97,7 +85,7 @@ class SaliencyBaseline(IQAModel):
             self.backbone: nn.Module = net.features
             width = int(net.classifier[-1].in_features)
         else:
-            self.backbone = _C5Map(backbone, pretrained)
+            self.backbone = C5Map(backbone, pretrained)
             width = self.backbone.channels
         layers: list[nn.Module] = []
         for size in hidden:

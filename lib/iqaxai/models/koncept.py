@@ -23,7 +23,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from iqaxai.models.backbones import create_backbone, load_weights
+from iqaxai.models.backbones import C5Map, load_weights
 from iqaxai.models.base import IQAModel, ModelInfo, ScoreHead
 
 
@@ -40,18 +40,6 @@ def _inception_resnet_v2(pretrained: bool) -> tuple[nn.Module, int]:
 
     net = load_weights(build, "InceptionResNetV2 (timm)") if pretrained else build()
     return net, int(net.num_features)
-
-
-class _PooledC5(nn.Module):
-    """A :class:`StageBackbone`'s C5 map, global average pooled."""
-
-    def __init__(self, name: str, pretrained: bool):
-        super().__init__()
-        self.body = create_backbone(name, pretrained)
-        self.num_features = self.body.channels[-1]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)[-1].mean(dim=(2, 3))
 
 
 class KonCept512(IQAModel):
@@ -75,8 +63,8 @@ class KonCept512(IQAModel):
         if backbone == "inception_resnet_v2":
             self.backbone, width = _inception_resnet_v2(pretrained)
         else:
-            self.backbone = _PooledC5(backbone, pretrained)
-            width = self.backbone.num_features
+            self.backbone = C5Map(backbone, pretrained)
+            width = self.backbone.channels
         layers: list[nn.Module] = []
         for size, p in zip(fc_sizes, dropout):
             layers += [nn.Linear(width, size), nn.ReLU(inplace=True), nn.BatchNorm1d(size), nn.Dropout(p)]
@@ -85,8 +73,9 @@ class KonCept512(IQAModel):
         self.head = ScoreHead(width)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Pooled backbone features [B, D] of images in [0, 1]."""
-        return self.backbone(self.normalise(x))
+        """Pooled backbone features [B, D] of images in [0, 1] (a C5 map is global average pooled)."""
+        f = self.backbone(self.normalise(x))
+        return f.mean(dim=(2, 3)) if f.ndim == 4 else f
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Predicted MOS on 0-100 of images in [0, 1]."""
