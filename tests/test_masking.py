@@ -85,3 +85,78 @@ def test_reference_sweep_equals_one_forward_per_mask():
         sweep_block_masks(model, images, picked, method="magic")
     with pytest.raises(ValueError, match="masks must be"):
         sweep_block_masks(model, images, torch.zeros(3, 5, dtype=torch.bool))
+
+
+def _random_triq(grid=(3, 4), num_layers=2, max_positions=193, sharpen=1.0, seed=0):
+    from iqaxai.models.triq import TRIQ
+
+    torch.manual_seed(seed)
+    model = TRIQ(backbone="tiny_s16", grid=grid, num_layers=num_layers, max_positions=max_positions).eval()
+    with torch.no_grad():
+        for layer in model.layers:  # peaked attention: scores spread over tens of nats
+            layer.attn.q.weight.mul_(sharpen)
+    return model
+
+
+@pytest.mark.parametrize("grid,map_shape", [((3, 4), (6, 8)), ((3, 4), (7, 9)), ((3, 4), (3, 4)),
+                                            ((2, 3), (5, 7)), ((3, 4), (24, 32))])
+def test_fast_sweep_equals_reference(grid, map_shape):
+    from iqaxai.masking import _fast_sweep_image, _reference_sweep_image
+
+    n_tokens = map_shape[0] * map_shape[1]
+    model = _random_triq(grid, max_positions=n_tokens + 1, seed=n_tokens)
+    masks = block_masks(grid)
+    if len(masks) > 600:  # a random subset keeps the reference path quick; always include the two ends
+        masks = masks[torch.randperm(len(masks), generator=torch.Generator().manual_seed(1))[:300]]
+    ends = torch.stack([torch.zeros(grid[0] * grid[1], dtype=torch.bool), torch.ones(grid[0] * grid[1], dtype=torch.bool)])
+    masks = torch.cat([masks, ends])
+    with torch.no_grad():
+        tokens = model.embed(torch.randn(1, 32, *map_shape) * 3)[0]
+        fast = _fast_sweep_image(model, tokens, map_shape, masks, chunk=64)
+        ref = _reference_sweep_image(model, tokens, map_shape, masks, 128)
+    assert fast.shape == ref.shape == (len(masks), 5)
+    assert (fast - ref).abs().max() < 1e-5
+    assert (ref.std(0) > 1e-3).any()  # the masks do change the prediction: the comparison is not vacuous
+
+
+@pytest.mark.parametrize("num_layers,sharpen", [(1, 1.0), (2, 8.0)])
+def test_fast_sweep_one_layer_and_peaked_attention(num_layers, sharpen):
+    from iqaxai.masking import _fast_sweep_image, _reference_sweep_image
+
+    model = _random_triq(num_layers=num_layers, sharpen=sharpen)
+    masks = block_masks()[::7]
+    with torch.no_grad():
+        tokens = model.embed(torch.randn(1, 32, 6, 8) * 3)[0]
+        attn = model.layers[0].attn
+        q, k = (attn.split(lin(tokens[None]))[0] for lin in (attn.q, attn.k))
+        scores = q @ k.transpose(-1, -2) / attn.depth ** 0.5
+        gap = float((scores.max(-1).values - scores[..., 0]).max())
+        assert (gap > 60) == (sharpen > 1)  # sharpened: beyond float32's safe range, the float64 path runs
+        fast = _fast_sweep_image(model, tokens, (6, 8), masks)
+        ref = _reference_sweep_image(model, tokens, (6, 8), masks, 256)
+    assert (fast - ref).abs().max() < 1e-5
+    assert (ref.std(0) > 1e-3).any()
+
+
+def test_public_sweep_fast_matches_reference_on_images():
+    from iqaxai.masking import sweep_block_masks
+
+    model = _random_triq()
+    images = torch.rand(3, 3, 112, 144)  # 7x9 token map: blocks of unequal size
+    masks = block_masks()[::5]
+    fast = sweep_block_masks(model, images, masks, output="distribution", batch_size=2)
+    ref = sweep_block_masks(model, images, masks, output="distribution", method="reference")
+    assert fast.shape == (3, len(masks), 5) and (fast - ref).abs().max() < 1e-5
+    scores = sweep_block_masks(model, images, masks)
+    assert torch.allclose(scores, (fast * torch.arange(5)).sum(-1) * 25, atol=1e-4)
+
+
+def test_fast_sweep_rejects_what_it_cannot_do():
+    from iqaxai.masking import sweep_block_masks
+
+    with pytest.raises(ValueError, match="1 or 2 encoder layers"):
+        sweep_block_masks(_random_triq(num_layers=3), torch.rand(1, 3, 96, 128), block_masks()[:3])
+    with pytest.raises(ValueError, match="smaller than the grid"):
+        sweep_block_masks(_random_triq(), torch.rand(1, 3, 32, 64), block_masks()[:3])  # 2x4 token map
+    with pytest.raises(ValueError, match="output must be"):
+        sweep_block_masks(_random_triq(), torch.rand(1, 3, 96, 128), block_masks()[:3], output="mos")

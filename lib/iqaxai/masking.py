@@ -13,12 +13,13 @@ the 12 regions, the exact Shapley value of every region follows from the same pr
 from __future__ import annotations
 
 import itertools
+import math
 from math import factorial
 
 import numpy as np
 import torch
 
-from iqaxai.grid import Grid
+from iqaxai.grid import Grid, cell_slices
 
 
 def block_masks(grid: Grid = (3, 4)) -> torch.Tensor:
@@ -78,31 +79,161 @@ def shapley_values(values: np.ndarray) -> np.ndarray:
     return phi
 
 
-@torch.no_grad()
-def sweep_block_masks(model, images: torch.Tensor, masks: torch.Tensor | None = None, grid: Grid = (3, 4),
-                      method: str = "reference", chunk: int = 256) -> torch.Tensor:
-    """Masked TRIQ predictions (MOS on 0-100) of every image under every block mask, [N, M].
-
-    ``method="reference"`` runs the backbone once per image and the full encoder once per mask (in
-    chunks of ``chunk`` masks) with the paper's -1e9 key masking: the straightforward definition.
-    """
-    if method != "reference":
-        raise ValueError(f"unknown method {method!r}; available: 'reference'")
-    from iqaxai.models.base import distribution_to_score
-
+def _check_masks(masks: torch.Tensor | None, grid: Grid, model) -> torch.Tensor:
     masks = block_masks(grid) if masks is None else torch.as_tensor(masks, dtype=torch.bool)
     if masks.ndim != 2 or masks.shape[1] != grid[0] * grid[1]:
         raise ValueError(f"masks must be [M, {grid[0] * grid[1]}] for a {grid[0]}x{grid[1]} grid, got {tuple(masks.shape)}")
     if tuple(model.grid) != tuple(grid):
         raise ValueError(f"the model masks a {model.grid} grid, the sweep asks for {grid}")
+    return masks
+
+
+@torch.no_grad()
+def sweep_block_masks(model, images: torch.Tensor, masks: torch.Tensor | None = None, grid: Grid = (3, 4),
+                      method: str = "fast", chunk: int = 256, batch_size: int = 8,
+                      output: str = "score") -> torch.Tensor:
+    """Masked TRIQ predictions of every image under every block mask: MOS on 0-100 [N, M], or with
+    ``output="distribution"`` the predicted opinion distributions [N, M, levels].
+
+    ``masks`` defaults to :func:`block_masks`; any bool [M, rows*cols] works, including the all-False
+    (unmasked) and all-True (only the quality token) masks. The backbone runs once per image (in batches
+    of ``batch_size``), never once per mask.
+
+    - ``method="fast"`` (default) is exact and exploits the structure of the problem (see
+      :func:`_fast_sweep_image`); it needs a TRIQ with one or two encoder layers.
+    - ``method="reference"`` runs the full encoder once per mask (``chunk`` masks at a time) with the
+      paper's -1e9 key masking: the straightforward definition, kept for the tests.
+    """
+    from iqaxai.models.base import distribution_to_score
+
+    if method not in ("fast", "reference"):
+        raise ValueError(f"unknown method {method!r}; available: 'fast', 'reference'")
+    masks = _check_masks(masks, grid, model)
+    if method == "fast" and len(model.layers) not in (1, 2):
+        raise ValueError(f"the fast sweep handles TRIQ with 1 or 2 encoder layers, this one has {len(model.layers)}; "
+                         "use method='reference'")
+    if output not in ("score", "distribution"):
+        raise ValueError(f"output must be 'score' or 'distribution', got {output!r}")
     model.eval()
-    out = torch.empty(len(images), len(masks))
-    for i, image in enumerate(images):
-        fmap = model.feature_map(image[None])
-        tokens = model.embed(fmap)
-        key_masks = model.token_mask(masks.to(tokens.device), fmap.shape[-2:], len(masks))
-        for start in range(0, len(masks), chunk):
-            km = key_masks[start:start + chunk]
-            dist = model.encode(tokens.expand(len(km), -1, -1), km)
-            out[i, start:start + len(km)] = distribution_to_score(dist).float().cpu()
+    out = None
+    for first in range(0, len(images), batch_size):
+        batch = images[first:first + batch_size].to(next(model.parameters()).device)
+        fmaps = model.feature_map(batch)
+        all_tokens = model.embed(fmaps)
+        for i, tokens in enumerate(all_tokens):
+            if method == "fast":
+                dist = _fast_sweep_image(model, tokens, fmaps.shape[-2:], masks.to(tokens.device))
+            else:
+                dist = _reference_sweep_image(model, tokens, fmaps.shape[-2:], masks.to(tokens.device), chunk)
+            if out is None:
+                out = torch.empty(len(images), len(masks), *(() if output == "score" else dist.shape[1:]))
+            out[first + i] = (distribution_to_score(dist) if output == "score" else dist).float().cpu()
     return out
+
+
+def _reference_sweep_image(model, tokens: torch.Tensor, map_shape, masks: torch.Tensor, chunk: int) -> torch.Tensor:
+    """Opinion distributions [M, levels]: the full encoder once per mask."""
+    key_masks = model.token_mask(masks, map_shape, len(masks))
+    return torch.cat([model.encode(tokens.expand(len(km), -1, -1), km) for km in key_masks.split(chunk)])
+
+
+# Largest gap (in nats) between a query's top attention score and its score for the always-present quality
+# key for which float32 partial sums stay exact: terms lost to underflow (< e^-87 of the top) are then
+# < e^-(87-60) of the present keys' mass. Wider gaps switch to float64 (gap up to ~650).
+_FLOAT32_GAP = 60.0
+
+
+def _token_blocks(map_shape, grid: Grid, device) -> list[torch.Tensor]:
+    """Token indices (1-based: index 0 is the quality token) of each grid block of the token map."""
+    h, w = map_shape
+    index = torch.arange(1, 1 + h * w, device=device).view(h, w)
+    return [index[sy, sx].flatten() for sy, sx in cell_slices((h, w), grid)]  # rejects maps smaller than the grid
+
+
+def _fast_sweep_image(model, tokens: torch.Tensor, map_shape, masks: torch.Tensor, chunk: int = 256) -> torch.Tensor:
+    """Exact opinion distributions [M, levels] of one image's tokens [1 + T, d] under every block mask.
+
+    Only the quality token's final output is read, and a masked key gets exactly zero attention weight
+    (exp(-1e9) underflows), so:
+
+    - **Layer 1**: the softmax of query i over the present keys is sum_b [b present] A_ib / sum_b [b present]
+      Z_ib (+ the quality key), with the per-block partial sums A_ib = sum_{j in b} e^(s_ij - c_i) v_j and
+      Z_ib = sum_{j in b} e^(s_ij - c_i) computed once per image. Per mask this is one small matmul of the
+      presence matrix with the partial sums, then out-projection, residual, LayerNorm and FFN for the
+      present tokens only (a masked token's output is never read).
+    - **Last layer**: only the quality token's query matters. Its score for key y_j is q.(W_k y_j + b_k),
+      whose b_k term is the same for every key and cancels in the softmax, so the score is
+      (W_k^T q).y_j; and the value sum is W_v (sum_j a_j y_j) + b_v since the weights sum to one. Both
+      run in the d_model space, with an online (running-max) softmax over the blocks.
+    """
+    layer1 = model.layers[0]
+    attn1 = layer1.attn
+    heads, depth = attn1.num_heads, attn1.depth
+    d_model = tokens.shape[-1]
+    blocks = _token_blocks(map_shape, model.grid, tokens.device)
+
+    # ---- layer 1: per-block partial softmax sums, once per image
+    q, k, v = (attn1.split(lin(tokens[None]))[0] for lin in (attn1.q, attn1.k, attn1.v))  # [H, 1+T, D]
+    scores = q @ k.transpose(-1, -2) / math.sqrt(depth)  # [H, 1+T, 1+T]
+    top = scores.max(dim=-1, keepdim=True).values
+    gap = float((top[..., 0] - scores[..., 0]).max())
+    if gap > 700:
+        raise FloatingPointError(f"attention scores span {gap:.0f} nats; the fast sweep cannot represent them")
+    work = torch.float32 if gap <= _FLOAT32_GAP and tokens.dtype == torch.float32 else torch.float64
+    weights = (scores.to(work) - top.to(work)).exp()  # [H, 1+T, 1+T]
+    v = v.to(work)
+    # per-block partial sums [B, 1+T, H*(D+1)] (value sum and normaliser), and the always-present quality key's term
+    partial = torch.stack([torch.cat([weights[:, :, b] @ v[:, b], weights[:, :, b].sum(-1, keepdim=True)], -1)
+                           .transpose(0, 1).flatten(1) for b in blocks])
+    quality_term = torch.cat([weights[:, :, :1] * v[:, :1], weights[:, :, :1]], -1).transpose(0, 1).flatten(1)
+    present = (~masks).to(work)  # [M, B]
+
+    def block_terms(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """What layer 1 needs of the query tokens ``rows``: partial sums [B, t*H*(D+1)], quality term, tokens."""
+        return partial[:, rows].flatten(1), quality_term[rows].flatten(), tokens[rows]
+
+    def layer1_outputs(terms: tuple[torch.Tensor, torch.Tensor, torch.Tensor], present_rows: torch.Tensor) -> torch.Tensor:
+        """Layer-1 outputs [m, t, d] of a block's query tokens under the presence rows [m, B]."""
+        block_partial, block_quality, block_tokens = terms
+        sums = torch.addmm(block_quality, present_rows, block_partial).view(len(present_rows), -1, heads, depth + 1)
+        attended = (sums[..., :depth] / sums[..., depth:]).to(tokens.dtype).flatten(2)  # [m, t, H*D]
+        x = layer1.norm1(block_tokens + attn1.out(attended))
+        return layer1.norm2(x + layer1.ffn(x))
+
+    quality = layer1_outputs(block_terms(torch.zeros(1, dtype=torch.long, device=tokens.device)), present)[:, 0]  # [M, d]
+    if len(model.layers) == 1:
+        return model.head(quality).softmax(dim=-1)
+
+    # ---- layer 2: the quality token's query only; a softmax over the present tokens of each block, merged
+    # over the blocks with running maxima (online softmax)
+    layer2 = model.layers[1]
+    attn2 = layer2.attn
+    query = attn2.split(attn2.q(quality)[:, None])[:, :, 0]  # [M, H, D]
+    w_k = attn2.k.weight.view(heads, depth, d_model)  # rows of head h
+    probe = torch.einsum("mhe,hed->mhd", query, w_k) / math.sqrt(depth)  # [M, H, d]: score = probe . y_j
+    run_max = (probe * quality[:, None]).sum(-1)  # [M, H], the quality key's own score starts the softmax
+    run_sum = torch.ones_like(run_max)
+    run_val = quality[:, None].expand(-1, heads, -1).clone()  # [M, H, d]: sum_j a_j y_j, unnormalised
+    for b, rows in enumerate(blocks):
+        with_b = (~masks[:, b]).nonzero().flatten()
+        present_b, probe_b, terms = present[with_b], probe[with_b], block_terms(rows)
+        block_max, block_sum = probe_b.new_empty(len(with_b), heads), probe_b.new_empty(len(with_b), heads)
+        block_val = probe_b.new_empty(len(with_b), heads, d_model)
+        for start in range(0, len(with_b), chunk):
+            part = slice(start, start + chunk)
+            y = layer1_outputs(terms, present_b[part])  # [m, t, d]
+            s = probe_b[part] @ y.transpose(1, 2)  # [m, H, t]
+            block_max[part] = s.max(-1).values
+            p = (s - block_max[part, :, None]).exp()
+            block_sum[part] = p.sum(-1)
+            block_val[part] = p @ y
+        new_max = torch.maximum(run_max[with_b], block_max)
+        old, new = (run_max[with_b] - new_max).exp(), (block_max - new_max).exp()
+        run_sum[with_b] = run_sum[with_b] * old + block_sum * new
+        run_val[with_b] = run_val[with_b] * old[..., None] + block_val * new[..., None]
+        run_max[with_b] = new_max
+    mixed = run_val / run_sum[..., None]  # [M, H, d]
+    w_v = attn2.v.weight.view(heads, depth, d_model)
+    values = torch.einsum("mhd,hed->mhe", mixed, w_v) + attn2.v.bias.view(heads, depth)
+    x = layer2.norm1(quality + attn2.out(values.flatten(1)))
+    return model.head(layer2.norm2(x + layer2.ffn(x))).softmax(dim=-1)
