@@ -21,7 +21,7 @@ import time
 
 import torch
 
-from iqaxai.masking import _fast_sweep_image, _reference_sweep_image, block_masks
+from iqaxai.masking import _FLOAT32_GAP, _fast_sweep_image, _reference_sweep_image, block_masks
 from iqaxai.models.backbones import create_backbone
 from iqaxai.models.triq import TRIQ
 
@@ -63,6 +63,10 @@ def main() -> None:
             n_ref = min(args.ref_masks, len(masks))
             subset = masks[torch.randperm(len(masks))[:n_ref]]
             t_ref = best_of(lambda: _reference_sweep_image(model, tokens, shape, subset, 64), 1) * len(masks) / n_ref
+            attn = model.layers[0].attn
+            q, k = (attn.split(lin(tokens[None]))[0] for lin in (attn.q, attn.k))
+            scores = q @ k.transpose(-1, -2) / attn.depth ** 0.5
+            gap = float((scores.max(-1).values - scores[..., 0]).max())
             fast = _fast_sweep_image(model, tokens, shape, subset)
             ref = _reference_sweep_image(model, tokens, shape, subset, 64)
         label = f"{shape[0]}x{shape[1]} tokens ({'pool on' if pool else 'pool off'})"
@@ -71,6 +75,7 @@ def main() -> None:
         print(f"  reference: {t_ref:.1f} s (timed on {n_ref} masks, scaled) = {t_ref / t_fast:.0f} x the fast path "
               f"(target >= 100)")
         print(f"  max |fast - reference| on the opinion distribution: {(fast - ref).abs().max():.1e}")
+        print(f"  layer-1 score gap {gap:.0f} nats: partial sums in {'float32' if gap <= _FLOAT32_GAP else 'float64'}")
 
 
 if __name__ == "__main__":

@@ -112,7 +112,7 @@ def test_fast_sweep_equals_reference(grid, map_shape):
     masks = torch.cat([masks, ends])
     with torch.no_grad():
         tokens = model.embed(torch.randn(1, 32, *map_shape) * 3)[0]
-        fast = _fast_sweep_image(model, tokens, map_shape, masks, chunk=64)
+        fast = _fast_sweep_image(model, tokens, map_shape, masks, rows_per_step=300)
         ref = _reference_sweep_image(model, tokens, map_shape, masks, 128)
     assert fast.shape == ref.shape == (len(masks), 5)
     assert (fast - ref).abs().max() < 1e-5

@@ -150,7 +150,7 @@ def _token_blocks(map_shape, grid: Grid, device) -> list[torch.Tensor]:
     return [index[sy, sx].flatten() for sy, sx in cell_slices((h, w), grid)]  # rejects maps smaller than the grid
 
 
-def _fast_sweep_image(model, tokens: torch.Tensor, map_shape, masks: torch.Tensor, chunk: int = 256) -> torch.Tensor:
+def _fast_sweep_image(model, tokens: torch.Tensor, map_shape, masks: torch.Tensor, rows_per_step: int = 16384) -> torch.Tensor:
     """Exact opinion distributions [M, levels] of one image's tokens [1 + T, d] under every block mask.
 
     Only the quality token's final output is read, and a masked key gets exactly zero attention weight
@@ -165,12 +165,19 @@ def _fast_sweep_image(model, tokens: torch.Tensor, map_shape, masks: torch.Tenso
       whose b_k term is the same for every key and cancels in the softmax, so the score is
       (W_k^T q).y_j; and the value sum is W_v (sum_j a_j y_j) + b_v since the weights sum to one. Both
       run in the d_model space, with an online (running-max) softmax over the blocks.
+
+    All 2^B coalitions are computed (ordered by their bit-coded id, so the coalitions holding a block are
+    a strided view: no gathers) and the requested masks picked at the end. Each step handles about
+    ``rows_per_step`` (token, mask) pairs of one block: few large operations on small token maps, bounded
+    memory on large ones.
     """
     layer1 = model.layers[0]
     attn1 = layer1.attn
     heads, depth = attn1.num_heads, attn1.depth
     d_model = tokens.shape[-1]
     blocks = _token_blocks(map_shape, model.grid, tokens.device)
+    if len(blocks) > 16:
+        raise ValueError(f"the fast sweep handles grids of up to 16 blocks, not {len(blocks)}; use method='reference'")
 
     # ---- layer 1: per-block partial softmax sums, once per image
     q, k, v = (attn1.split(lin(tokens[None]))[0] for lin in (attn1.q, attn1.k, attn1.v))  # [H, 1+T, D]
@@ -186,7 +193,12 @@ def _fast_sweep_image(model, tokens: torch.Tensor, map_shape, masks: torch.Tenso
     partial = torch.stack([torch.cat([weights[:, :, b] @ v[:, b], weights[:, :, b].sum(-1, keepdim=True)], -1)
                            .transpose(0, 1).flatten(1) for b in blocks])
     quality_term = torch.cat([weights[:, :, :1] * v[:, :1], weights[:, :, :1]], -1).transpose(0, 1).flatten(1)
-    present = (~masks).to(work)  # [M, B]
+    # every coalition of present blocks, id = bit-coded present blocks (bit k = block k); the requested
+    # masks are picked from them at the end
+    n_blocks = len(blocks)
+    ids = torch.arange(2 ** n_blocks, device=tokens.device)
+    bits = torch.arange(n_blocks, device=tokens.device)
+    present = ((ids[:, None] >> bits) & 1).to(work)  # [2^B, B]
 
     def block_terms(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """What layer 1 needs of the query tokens ``rows``: partial sums [B, t*H*(D+1)], quality term, tokens."""
@@ -200,26 +212,32 @@ def _fast_sweep_image(model, tokens: torch.Tensor, map_shape, masks: torch.Tenso
         x = layer1.norm1(block_tokens + attn1.out(attended))
         return layer1.norm2(x + layer1.ffn(x))
 
-    quality = layer1_outputs(block_terms(torch.zeros(1, dtype=torch.long, device=tokens.device)), present)[:, 0]  # [M, d]
+    picked = ((~masks).long() << bits).sum(1)  # coalition id of each requested mask
+    quality = layer1_outputs(block_terms(torch.zeros(1, dtype=torch.long, device=tokens.device)), present)[:, 0]  # [2^B, d]
     if len(model.layers) == 1:
-        return model.head(quality).softmax(dim=-1)
+        return model.head(quality[picked]).softmax(dim=-1)
 
     # ---- layer 2: the quality token's query only; a softmax over the present tokens of each block, merged
     # over the blocks with running maxima (online softmax)
     layer2 = model.layers[1]
     attn2 = layer2.attn
-    query = attn2.split(attn2.q(quality)[:, None])[:, :, 0]  # [M, H, D]
+    query = attn2.split(attn2.q(quality)[:, None])[:, :, 0]  # [2^B, H, D]
     w_k = attn2.k.weight.view(heads, depth, d_model)  # rows of head h
-    probe = torch.einsum("mhe,hed->mhd", query, w_k) / math.sqrt(depth)  # [M, H, d]: score = probe . y_j
-    run_max = (probe * quality[:, None]).sum(-1)  # [M, H], the quality key's own score starts the softmax
+    probe = torch.einsum("mhe,hed->mhd", query, w_k) / math.sqrt(depth)  # [2^B, H, d]: score = probe . y_j
+    run_max = (probe * quality[:, None]).sum(-1)  # [2^B, H], the quality key's own score starts the softmax
     run_sum = torch.ones_like(run_max)
-    run_val = quality[:, None].expand(-1, heads, -1).clone()  # [M, H, d]: sum_j a_j y_j, unnormalised
+    run_val = quality[:, None].expand(-1, heads, -1).clone()  # [2^B, H, d]: sum_j a_j y_j, unnormalised
     for b, rows in enumerate(blocks):
-        with_b = (~masks[:, b]).nonzero().flatten()
-        present_b, probe_b, terms = present[with_b], probe[with_b], block_terms(rows)
-        block_max, block_sum = probe_b.new_empty(len(with_b), heads), probe_b.new_empty(len(with_b), heads)
-        block_val = probe_b.new_empty(len(with_b), heads, d_model)
-        for start in range(0, len(with_b), chunk):
+        # the coalitions holding block b, as a strided view [2^(B-1-b), 2^b, ...] of the id order: no gathers
+        def holding_b(t: torch.Tensor) -> torch.Tensor:
+            return t.view(2 ** (n_blocks - 1 - b), 2, 2 ** b, *t.shape[1:])[:, 1]
+
+        present_b, probe_b, terms = holding_b(present).flatten(0, 1), holding_b(probe).flatten(0, 1), block_terms(rows)
+        n_b = len(present_b)
+        block_max, block_sum = probe_b.new_empty(n_b, heads), probe_b.new_empty(n_b, heads)
+        block_val = probe_b.new_empty(n_b, heads, d_model)
+        chunk = max(1, rows_per_step // len(rows))
+        for start in range(0, n_b, chunk):
             part = slice(start, start + chunk)
             y = layer1_outputs(terms, present_b[part])  # [m, t, d]
             s = probe_b[part] @ y.transpose(1, 2)  # [m, H, t]
@@ -227,12 +245,15 @@ def _fast_sweep_image(model, tokens: torch.Tensor, map_shape, masks: torch.Tenso
             p = (s - block_max[part, :, None]).exp()
             block_sum[part] = p.sum(-1)
             block_val[part] = p @ y
-        new_max = torch.maximum(run_max[with_b], block_max)
-        old, new = (run_max[with_b] - new_max).exp(), (block_max - new_max).exp()
-        run_sum[with_b] = run_sum[with_b] * old + block_sum * new
-        run_val[with_b] = run_val[with_b] * old[..., None] + block_val * new[..., None]
-        run_max[with_b] = new_max
-    mixed = run_val / run_sum[..., None]  # [M, H, d]
+        view_max, view_sum, view_val = holding_b(run_max), holding_b(run_sum), holding_b(run_val)
+        block_max, block_sum, block_val = (t.view(view_max.shape[:2] + t.shape[1:]) for t in (block_max, block_sum, block_val))
+        new_max = torch.maximum(view_max, block_max)
+        old, new = (view_max - new_max).exp_(), (block_max - new_max).exp_()
+        view_sum.mul_(old).add_(block_sum * new)
+        view_val.mul_(old[..., None]).add_(block_val * new[..., None])
+        view_max.copy_(new_max)
+    mixed = run_val[picked] / run_sum[picked, :, None]  # [M, H, d]
+    quality = quality[picked]
     w_v = attn2.v.weight.view(heads, depth, d_model)
     values = torch.einsum("mhd,hed->mhe", mixed, w_v) + attn2.v.bias.view(heads, depth)
     x = layer2.norm1(quality + attn2.out(values.flatten(1)))

@@ -14,10 +14,10 @@ Images are float arrays (H, W, 3) in [0, 1]; a torch tensor [3, H, W] is accepte
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from math import atan, degrees
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 from urllib.parse import urlparse
 
 import numpy as np
@@ -139,7 +139,7 @@ class ViewingGeometry:
                              f"{self.viewing_distance_mm} mm and {self.pixel_pitch_mm} mm")
 
     @classmethod
-    def from_pixels_per_degree(cls, pixels_per_degree: float, pixel_pitch_mm: float = 0.1) -> "ViewingGeometry":
+    def from_pixels_per_degree(cls, pixels_per_degree: float, pixel_pitch_mm: float = 0.1) -> ViewingGeometry:
         """The geometry (same pitch) whose viewing distance gives ``pixels_per_degree``."""
         if pixels_per_degree <= 0:
             raise ValueError(f"pixels per degree must be positive, got {pixels_per_degree}")

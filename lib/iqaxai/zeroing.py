@@ -1,0 +1,79 @@
+"""Zeroing the important or the trivial half of an image (ICIP 2023, Section 4.1, Table I and Fig. 2).
+
+"The pixels are zeroed after an image has been preprocessed via e.g. normalization": every registry model
+normalises its own input in ``model.normalise``, so :func:`zeroed_after_normalisation` wraps that method to
+multiply its output by a keep-mask, and the rest of the model runs unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import pandas as pd
+import torch
+
+from iqaxai.grid import Grid, cell_mask
+from iqaxai.stats import plcc
+
+
+def pixel_keep_mask(zeroed_blocks: np.ndarray, shape: tuple[int, int], grid: Grid = (3, 4)) -> torch.Tensor:
+    """Keep-mask [N, 1, H, W] (0 inside each image's zeroed blocks, 1 elsewhere) from bool [N, B]."""
+    zeroed_blocks = np.atleast_2d(np.asarray(zeroed_blocks, dtype=bool))
+    if zeroed_blocks.shape[1] != grid[0] * grid[1]:
+        raise ValueError(f"zeroed blocks must be [N, {grid[0] * grid[1]}] for a {grid[0]}x{grid[1]} grid, "
+                         f"got {zeroed_blocks.shape}")
+    keep = np.stack([~cell_mask(shape, np.flatnonzero(row), grid) for row in zeroed_blocks])
+    return torch.from_numpy(keep)[:, None].float()
+
+
+@contextmanager
+def zeroed_after_normalisation(model, keep: torch.Tensor) -> Iterator[None]:
+    """Within the block, ``model`` zeroes its normalised input where ``keep`` [B, 1, H, W] is 0."""
+    original = model.normalise
+
+    def normalise(x: torch.Tensor) -> torch.Tensor:
+        if keep.shape[0] != x.shape[0] or keep.shape[-2:] != x.shape[-2:]:
+            raise ValueError(f"keep-mask {tuple(keep.shape)} does not fit the batch {tuple(x.shape)}")
+        return original(x) * keep.to(x.device, x.dtype)
+
+    model.normalise = normalise  # an instance attribute shadows the method
+    try:
+        yield
+    finally:
+        del model.normalise
+
+
+@torch.no_grad()
+def predict_zeroed(model, images: pd.DataFrame | torch.Tensor, zeroed_blocks: np.ndarray | None, grid: Grid = (3, 4),
+                   image_size: tuple[int, int] | None = None, batch_size: int = 32, device: str | torch.device = "cpu") -> np.ndarray:
+    """Scores [N] with each image's ``zeroed_blocks`` (bool [N, B]) set to zero after normalisation
+    (``None``: the original images)."""
+    from iqaxai.training import load_batch
+
+    model.eval().to(device)
+    n = len(images)
+    out = []
+    for start in range(0, n, batch_size):
+        if isinstance(images, torch.Tensor):
+            x = images[start:start + batch_size]
+        else:
+            x = load_batch(images["path"].tolist()[start:start + batch_size], image_size)
+        x = x.to(device)
+        if zeroed_blocks is None:
+            out.append(model(x).float().cpu())
+            continue
+        keep = pixel_keep_mask(np.asarray(zeroed_blocks)[start:start + batch_size], tuple(x.shape[-2:]), grid)
+        with zeroed_after_normalisation(model, keep):
+            out.append(model(x).float().cpu())
+    return torch.cat(out).numpy().astype(np.float64) if n else np.zeros(0)
+
+
+def zeroing_row(original: np.ndarray, zeroed_important: np.ndarray, zeroed_trivial: np.ndarray, mos: np.ndarray) -> dict[str, float]:
+    """One model's Table I entries: PLCC of the zeroed predictions with the original predictions and with MOS."""
+    return {"test PLCC": plcc(original, mos),
+            "important: predicted": plcc(original, zeroed_important), "important: MOS": plcc(zeroed_important, mos),
+            "trivial: predicted": plcc(original, zeroed_trivial), "trivial: MOS": plcc(zeroed_trivial, mos)}
+
+
