@@ -443,3 +443,10 @@ def load_demo(config: DemoConfig = DemoConfig(), split: str | None = None) -> pd
     table["ref_path"] = [str(root / "kadid10k" / "images" / r) for r in table["ref_img"]]
     table["fixation_map"] = [str(root / "fixations" / "maps" / r) for r in table["ref_img"]]
     return table if split is None else table[table["split"] == split].reset_index(drop=True)
+
+
+def planted_blocks(table: pd.DataFrame) -> np.ndarray:
+    """The planted important cells of each image of a demo table as bool [N, rows*cols]."""
+    if "important" not in table:
+        raise KeyError("the table has no 'important' column: planted cells exist only in the demo world (load_demo)")
+    return np.array([[c == "1" for c in s] for s in table["important"].astype(str)], dtype=bool)

@@ -1,0 +1,77 @@
+"""Zeroing image blocks after normalisation (Table I)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from iqaxai.grid import cell_mask
+from iqaxai.models.base import IQAModel, ModelInfo
+from iqaxai.zeroing import pixel_keep_mask, predict_zeroed, zeroed_after_normalisation, zeroing_row
+
+
+class RegionMean(IQAModel):
+    """Score = mean of the ImageNet-normalised red channel over block 5 of the 3x4 grid (a planted model)."""
+
+    def __init__(self):
+        super().__init__()
+        self.info = ModelInfo("region_mean")
+
+    def forward(self, x):
+        return self.normalise(x)[:, 0, 32:64, 32:64].mean((-1, -2))
+
+
+def test_keep_mask_is_the_complement_of_the_zeroed_blocks():
+    blocks = np.zeros((2, 12), dtype=bool)
+    blocks[0, [0, 5]] = True
+    blocks[1, 11] = True
+    keep = pixel_keep_mask(blocks, (97, 130))
+    assert keep.shape == (2, 1, 97, 130)
+    assert np.array_equal(keep[0, 0].numpy() == 0, cell_mask((97, 130), [0, 5]))
+    assert np.array_equal(keep[1, 0].numpy() == 0, cell_mask((97, 130), [11]))
+    with pytest.raises(ValueError, match="must be"):
+        pixel_keep_mask(np.zeros((1, 5), dtype=bool), (96, 128))
+
+
+def test_zeroing_acts_after_normalisation_and_only_where_asked():
+    model = RegionMean().eval()
+    images = torch.rand(4, 3, 96, 128) * 0.2  # dark: normalised values are negative, never zero
+    zero_block5 = np.zeros((4, 12), dtype=bool)
+    zero_block5[:, 5] = True
+    other = np.zeros((4, 12), dtype=bool)
+    other[:, [0, 1, 2, 11]] = True
+    original = predict_zeroed(model, images, None)
+    assert np.allclose(predict_zeroed(model, images, zero_block5, batch_size=3), 0.0)  # zero after normalising
+    assert np.allclose(predict_zeroed(model, images, other), original)
+    blanked = images.clone()
+    blanked[:, :, 32:64, 32:64] = 0  # zero pixels *before* normalising: a different, non-zero result
+    assert not np.allclose(model(blanked).numpy(), 0.0)
+    assert "normalise" not in vars(model)  # the wrapper is removed afterwards
+
+
+def test_zeroed_triq_equals_a_manual_forward():
+    from iqaxai.models.triq import TRIQ
+
+    torch.manual_seed(0)
+    model = TRIQ(backbone="tiny_s16").eval()
+    x = torch.rand(2, 3, 96, 128)
+    blocks = np.zeros((2, 12), dtype=bool)
+    blocks[0, :6] = True
+    blocks[1, 6:] = True
+    keep = pixel_keep_mask(blocks, (96, 128))
+    with torch.no_grad():
+        manual = model.encode(model.embed(model.proj(model.backbone(model.normalise(x) * keep)[-1])))
+        manual = ((manual * torch.arange(5)).sum(-1) * 25).numpy()
+    assert np.allclose(predict_zeroed(model, x, blocks), manual, atol=1e-4)
+    with pytest.raises(ValueError, match="does not fit"), zeroed_after_normalisation(model, keep[:1]):
+        model(x)
+
+
+def test_zeroing_row_values():
+    rng = np.random.default_rng(0)
+    mos = rng.normal(size=50)
+    original = mos + rng.normal(scale=0.3, size=50)
+    row = zeroing_row(original, original * 0 + rng.normal(size=50), original + 0.01 * rng.normal(size=50), mos)
+    assert row["trivial: predicted"] > 0.99 and abs(row["important: predicted"]) < 0.4
+    assert row["test PLCC"] == pytest.approx(np.corrcoef(original, mos)[0, 1])
