@@ -75,3 +75,25 @@ def test_zeroing_row_values():
     row = zeroing_row(original, original * 0 + rng.normal(size=50), original + 0.01 * rng.normal(size=50), mos)
     assert row["trivial: predicted"] > 0.99 and abs(row["important: predicted"]) < 0.4
     assert row["test PLCC"] == pytest.approx(np.corrcoef(original, mos)[0, 1])
+
+
+def test_run_zeroing_is_cached_and_consistent(small_world, tmp_path, monkeypatch):
+    from iqaxai.data.demo import load_demo, planted_blocks
+    from iqaxai.zeroing import run_zeroing
+
+    monkeypatch.setenv("IQAXAI_CACHE", str(tmp_path))
+    test = load_demo(small_world[1]).head(6)
+    important = planted_blocks(test)
+    model = RegionMean().eval()
+    out = run_zeroing(model, "region_mean", test, important, {"weights": "none"}, batch_size=4, progress=False)
+    assert set(out) == {"original", "important zeroed", "trivial zeroed"}
+    block5 = important[:, 5]
+    zeroed_block5 = np.where(block5, out["important zeroed"], out["trivial zeroed"])
+    assert np.allclose(zeroed_block5, 0.0)  # block 5 is zeroed in whichever half holds it
+    kept = np.where(block5, out["trivial zeroed"], out["important zeroed"])
+    assert np.allclose(kept, out["original"])
+    monkeypatch.setattr("iqaxai.zeroing.predict_zeroed", lambda *a, **k: pytest.fail("recomputed a cached result"))
+    again = run_zeroing(model, "region_mean", test, important, {"weights": "none"}, batch_size=4, progress=False)
+    assert all(np.array_equal(out[k], again[k]) for k in out)
+    with pytest.raises(ValueError, match="important halves must be"):
+        run_zeroing(model, "region_mean", test, important[:3], {"weights": "none"})

@@ -180,3 +180,38 @@ def half_masking_plcc(sweep: Sweep, important: np.ndarray) -> dict[str, float]:
     important = np.asarray(important, dtype=bool)
     return {"trivial masked": plcc(sweep.unmasked, sweep.prediction_with(~important)),
             "important masked": plcc(sweep.unmasked, sweep.prediction_with(important))}
+
+
+def planted_match(important: np.ndarray, planted: np.ndarray) -> dict[str, float]:
+    """How well recovered halves [N, B] match planted ones: mean overlap, share with >= B/2 - 1 shared, exact."""
+    shared = overlap(important, planted)
+    half = np.asarray(planted).shape[-1] // 2
+    return {"mean overlap": float(shared.mean()), f">= {half - 1} of {half}": float((shared >= half - 1).mean()),
+            "exact": float((shared == half).mean())}
+
+
+def summary(sweep: Sweep, rules: tuple[str, ...] = RULES, planted: np.ndarray | None = None) -> pd.DataFrame:
+    """Per rule: PLCC with each image's trivial / important half masked, and the match with planted halves."""
+    rows = []
+    for rule in rules:
+        important = image_halves(sweep, rule)
+        row = {"rule": rule, **{f"PLCC, {k}": v for k, v in half_masking_plcc(sweep, important).items()}}
+        if planted is not None:
+            row.update({f"planted: {k}": v for k, v in planted_match(important, planted).items()})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def rule_agreement(halves_by_rule: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Mean number of shared important blocks between the halves of every pair of rules."""
+    names = list(halves_by_rule)
+    return pd.DataFrame([[float(overlap(halves_by_rule[a], halves_by_rule[b]).mean()) for b in names] for a in names],
+                        index=names, columns=names)
+
+
+def chance_at_least(shared: int, n_blocks: int = 12) -> float:
+    """Probability that a random half shares at least ``shared`` blocks with a given half (hypergeometric)."""
+    from scipy.stats import hypergeom
+
+    half = n_blocks // 2
+    return float(hypergeom(n_blocks, half, half).sf(shared - 1))

@@ -77,3 +77,23 @@ def zeroing_row(original: np.ndarray, zeroed_important: np.ndarray, zeroed_trivi
             "trivial: predicted": plcc(original, zeroed_trivial), "trivial: MOS": plcc(zeroed_trivial, mos)}
 
 
+
+
+def run_zeroing(model, name: str, test: pd.DataFrame, important: np.ndarray, cache_config: dict, grid: Grid = (3, 4),
+                image_size: tuple[int, int] | None = None, batch_size: int = 32, device: str | torch.device = "cpu",
+                progress: bool = True) -> dict[str, np.ndarray]:
+    """Predictions of one model on the original test images and with each image's important or trivial half
+    zeroed, cached under ``cache_config`` (which must identify the model's weights and the halves' rule)."""
+    from iqaxai.results import ResultsCache, config_key
+
+    important = np.asarray(important, dtype=bool)
+    if important.shape != (len(test), grid[0] * grid[1]):
+        raise ValueError(f"important halves must be [{len(test)}, {grid[0] * grid[1]}], got {important.shape}")
+    cache = ResultsCache("zeroing", {**cache_config, "model": name, "grid": list(grid), "size": image_size,
+                                     "images_and_halves": config_key({"images": test["image"].astype(str).tolist(),
+                                                                      "important": important.astype(int).tolist()})})
+    kwargs = dict(grid=grid, image_size=image_size, batch_size=batch_size, device=device)
+    runs = {"original": None, "important zeroed": important, "trivial zeroed": ~important}
+    done = cache.map(lambda zeroed: {"scores": predict_zeroed(model, test, zeroed, **kwargs)},
+                     [(k.replace(" ", "_"), v) for k, v in runs.items()], desc=f"zeroing {name}", progress=progress)
+    return {k: done[k.replace(" ", "_")]["scores"] for k in runs}
