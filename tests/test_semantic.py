@@ -304,3 +304,20 @@ def test_hypergeometric_chance_level():
     degree = matching_degree(np.tile(important, (len(all_tops), 1)), all_tops)
     assert degree[1] == pytest.approx(100 * (1 - 37 / 924)) and degree[3] == pytest.approx(100 * 262 / 924)
     assert degree[5] == pytest.approx(100 / 924)
+
+
+def test_dataset_region_values_are_cached_and_match_direct_calls(small_world, tmp_path, monkeypatch):
+    from iqaxai.data.demo import load_demo
+    from iqaxai.data.images import load_image
+    from iqaxai.semantic import dataset_region_values, region_values, semantic_measures
+
+    monkeypatch.setenv("IQAXAI_CACHE", str(tmp_path))
+    table = load_demo(small_world[1]).head(3)
+    values = dataset_region_values(table, chunk_images=2, progress=False)
+    assert set(values) == {"saliency", "spatial_frequency", "objectness", "average"}
+    direct = semantic_measures(load_image(table["path"].iloc[2]))
+    for name, v in values.items():
+        assert v.shape == (3, 12) and np.allclose(v[2], region_values(direct[name]))
+    monkeypatch.setattr("iqaxai.semantic.semantic_measures", lambda *a, **k: pytest.fail("recomputed a cached chunk"))
+    again = dataset_region_values(table, chunk_images=2, progress=False)
+    assert all(np.array_equal(values[k], again[k]) for k in values)

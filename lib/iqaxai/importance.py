@@ -29,6 +29,7 @@ import torch
 from iqaxai.grid import Grid
 from iqaxai.masking import block_masks, coalition_ids, coalition_values, shapley_values, sweep_block_masks
 from iqaxai.results import ResultsCache
+from iqaxai.semantic import top_half
 from iqaxai.stats import StatsError
 
 RULES = ("dataset_plcc", "distribution_plcc", "mean_abs_change", "shapley")
@@ -145,14 +146,7 @@ def block_importance(sweep: Sweep, rule: str) -> np.ndarray:
 
 def halves(importance: np.ndarray) -> np.ndarray:
     """Important half (bool, True = among the B/2 highest scores; ties go to the lower block index)."""
-    importance = np.asarray(importance, dtype=float)
-    if np.isnan(importance).any():
-        raise ValueError("importance scores contain NaN")
-    n_blocks = importance.shape[-1]
-    order = np.argsort(-importance, axis=-1, kind="stable")
-    important = np.zeros(importance.shape, dtype=bool)
-    np.put_along_axis(important, order[..., : n_blocks // 2], True, axis=-1)
-    return important
+    return top_half(importance)
 
 
 def image_halves(sweep: Sweep, rule: str) -> np.ndarray:

@@ -504,3 +504,23 @@ def matching_degree(important: np.ndarray, values: np.ndarray, thresholds: Itera
     imp, val = _check_matching(important, values, thresholds)
     n_imp, n_triv = _overlaps(imp, val)
     return {int(t): float(100.0 * np.mean((n_imp > t) & (n_triv > t))) for t in thresholds}
+
+
+# ------------------------------------------------------------------------------------ whole datasets
+def dataset_region_values(table, objectness: str = "classical", grid: Grid = (3, 4), viewing: ViewingGeometry = ViewingGeometry(),
+                          device: str | torch.device | None = None, chunk_images: int = 64, progress: bool = True) -> dict[str, np.ndarray]:
+    """Region values [N, B] of every measure for every image of a dataset table, cached per chunk of images."""
+    from iqaxai.data.images import load_image
+    from iqaxai.results import ResultsCache
+
+    paths = table["path"].tolist()
+    cache = ResultsCache("semantic_regions", {"images": table["image"].astype(str).tolist(), "objectness": objectness,
+                                              "grid": list(grid), "viewing": [viewing.viewing_distance_mm, viewing.pixel_pitch_mm]})
+
+    def chunk(start: int) -> dict[str, np.ndarray]:
+        maps = [semantic_measures(load_image(p), objectness, device, viewing) for p in paths[start:start + chunk_images]]
+        return {k: np.stack([region_values(m[k], grid) for m in maps]) for k in MEASURES}
+
+    items = {f"images_{s:06d}": s for s in range(0, len(paths), chunk_images)}
+    done = cache.map(chunk, items, desc="semantic measures", progress=progress)
+    return {k: np.concatenate([done[i][k] for i in items]) for k in MEASURES}
