@@ -117,7 +117,7 @@ def lime_map(model: nn.Module, image: np.ndarray, segments: np.ndarray | None = 
     kwargs = {} if segments is None else {"segmentation_fn": lambda _: np.asarray(segments)}
     explainer = lime_image.LimeImageExplainer(random_state=seed)
     explanation = explainer.explain_instance(image, predict, labels=(0,), top_labels=None, hide_color=image.mean((0, 1)),
-                                             num_samples=num_samples, batch_size=batch_size, **kwargs)
+                                             num_samples=num_samples, batch_size=batch_size, random_seed=seed, **kwargs)
     labels = explanation.segments
     weights = np.zeros(labels.max() + 1)
     for segment, weight in explanation.local_exp[0]:
