@@ -83,3 +83,16 @@ def test_spatial_information_orders_flat_below_textured(tmp_path):
     Image.fromarray(noisy).save(tmp_path / "noisy.png")
     assert spatial_information(tmp_path / "flat.png") == 0.0
     assert spatial_information(tmp_path / "noisy.png") > 50
+
+
+def test_mass_in_cells():
+    from iqaxai.grid import mass_in_cells
+
+    values = np.zeros((6, 8))
+    values[:2, :2] = 1.0  # block 0
+    values[4:, 6:] = 3.0  # block 11
+    assert mass_in_cells(values, [0]) == pytest.approx(0.25)
+    assert mass_in_cells(values, [0, 11]) == pytest.approx(1.0)
+    assert np.isnan(mass_in_cells(np.zeros((6, 8)), [0]))
+    with pytest.raises(ValueError, match="non-negative"):
+        mass_in_cells(-values, [0])

@@ -51,3 +51,12 @@ def blank_cells(image: np.ndarray, cells: Iterable[int], grid: Grid = (3, 4), va
     out = np.array(image, copy=True)
     out[cell_mask(out.shape, cells, grid)] = value
     return out
+
+
+def mass_in_cells(values: np.ndarray, cells: Iterable[int], grid: Grid = (3, 4)) -> float:
+    """Share of a non-negative map's total mass that lies inside the listed blocks (NaN for an all-zero map)."""
+    values = np.asarray(values, dtype=float)
+    if (values < 0).any():
+        raise ValueError("mass_in_cells needs a non-negative map (take np.clip(m, 0, None) or np.abs(m) first)")
+    total = values.sum()
+    return float(values[cell_mask(values.shape, cells, grid)].sum() / total) if total > 0 else float("nan")
