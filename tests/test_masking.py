@@ -107,7 +107,7 @@ def test_fast_sweep_equals_reference(grid, map_shape):
     model = _random_triq(grid, max_positions=n_tokens + 1, seed=n_tokens)
     masks = block_masks(grid)
     if len(masks) > 600:  # a random subset keeps the reference path quick; always include the two ends
-        masks = masks[torch.randperm(len(masks), generator=torch.Generator().manual_seed(1))[:300]]
+        masks = masks[torch.randperm(len(masks), generator=torch.Generator().manual_seed(1))[:40]]
     ends = torch.stack([torch.zeros(grid[0] * grid[1], dtype=torch.bool), torch.ones(grid[0] * grid[1], dtype=torch.bool)])
     masks = torch.cat([masks, ends])
     with torch.no_grad():
