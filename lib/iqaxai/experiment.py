@@ -58,7 +58,10 @@ def model_fingerprint(model: torch.nn.Module) -> str:
 def table_i_models(profile: str, table: pd.DataFrame, models: tuple[str, ...] | list[str] = TABLE_I_MODELS,
                    triq_pool: bool | None = None, epochs: int | None = None, seed: int = 0, device: str = "auto",
                    progress: bool = True) -> dict[str, TrainedModel]:
-    """Train (or load from the cache) each model on ``table``'s train/val splits with the profile's preset."""
+    """Train (or load from the cache) each model on ``table``'s train/val splits with the profile's preset.
+
+    Any registered model name is accepted (notebook 07 adds CNNIQA and the SPAQ baseline to the Table I set).
+    """
     out = {}
     for name in models:
         kwargs = {"pool": triq_pool} if name == "triq" else {}

@@ -103,8 +103,11 @@ def fit_logistic5(pred: ArrayLike, mos: ArrayLike, maxfev: int = 20000) -> np.nd
     are converted back. The starting point is the usual one from the IQA literature expressed in
     those units: b1 = max(mos) - min(mos), b3 = mean(pred), b4 = 0, b5 = mean(mos), and a slope
     b2 = +-1/std(pred) with the sign of the linear correlation; a steeper slope (4/std(pred)) is
-    also tried and the start with the smaller squared error wins. The pair (b1, b2) and
-    (-b1, -b2) describe the same curve, so the result is reported with b2 >= 0.
+    also tried and the start with the smaller squared error wins. When neither unbounded
+    (Levenberg-Marquardt) fit converges, which happens when the curve is nearly linear and b1, b2
+    trade off without end, the same starts are refitted by the bounded trust-region method with the
+    slope limited to |b2| <= 50/std(pred) and the centre b3 to the range of ``pred``. The pair
+    (b1, b2) and (-b1, -b2) describe the same curve, so the result is reported with b2 >= 0.
     """
     x, y = _validate(pred, mos, names=("pred", "mos"), min_items=5)
     mx, sx, my, sy = x.mean(), x.std(), y.mean(), y.std()
@@ -112,18 +115,23 @@ def fit_logistic5(pred: ArrayLike, mos: ArrayLike, maxfev: int = 20000) -> np.nd
     sign = 1.0 if np.corrcoef(xs, ys)[0, 1] >= 0 else -1.0
     best: tuple[float, np.ndarray] | None = None
     last_error = ""
-    for slope in (1.0, 4.0):
-        p0 = [ys.max() - ys.min(), sign * slope, 0.0, 0.0, 0.0]
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optimize.OptimizeWarning)
-                c, _ = optimize.curve_fit(logistic5, xs, ys, p0=p0, maxfev=maxfev)
-        except (RuntimeError, ValueError) as exc:
-            last_error = str(exc)
-            continue
-        sse = float(np.sum((logistic5(xs, *c) - ys) ** 2))
-        if np.all(np.isfinite(c)) and np.isfinite(sse) and (best is None or sse < best[0]):
-            best = (sse, c)
+    bounds = ([-np.inf, -50.0, xs.min(), -np.inf, -np.inf], [np.inf, 50.0, xs.max(), np.inf, np.inf])
+    for bounded in (False, True):
+        for slope in (1.0, 4.0):
+            p0 = [ys.max() - ys.min(), sign * slope, 0.0, 0.0, 0.0]
+            kwargs = {"bounds": bounds, "max_nfev": maxfev} if bounded else {"maxfev": maxfev}
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", optimize.OptimizeWarning)
+                    c, _ = optimize.curve_fit(logistic5, xs, ys, p0=p0, **kwargs)
+            except (RuntimeError, ValueError) as exc:
+                last_error = str(exc)
+                continue
+            sse = float(np.sum((logistic5(xs, *c) - ys) ** 2))
+            if np.all(np.isfinite(c)) and np.isfinite(sse) and (best is None or sse < best[0]):
+                best = (sse, c)
+        if best is not None:
+            break
     if best is None:
         raise StatsError(
             "the 5-parameter logistic fit did not converge"
