@@ -112,6 +112,11 @@ def _scores(model, batch: torch.Tensor) -> torch.Tensor:
     return out.detach().reshape(-1).to("cpu", torch.float64)
 
 
+
+def _batched_scores(model, images: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """Model scores [B] (float64, CPU) of images [B, 3, H, W], ``batch_size`` per forward pass."""
+    return torch.cat([_scores(model, images[i:i + batch_size]) for i in range(0, len(images), batch_size)])
+
 # ------------------------------------------------------------------------------------ spatial domain
 
 
@@ -218,7 +223,7 @@ def occlusion_map(model, image, patch: int | tuple[int, int] = 15, stride: int |
 
     diffs = torch.empty(b * n, dtype=torch.float64)
     with _inference(model):
-        original = torch.cat([_scores(model, images[i:i + batch_size]) for i in range(0, b, batch_size)])
+        original = _batched_scores(model, images, batch_size)
         for start in tqdm(range(0, b * n, batch_size), desc=f"occlusion ({fill})", disable=not progress, leave=False):
             job = torch.arange(start, min(start + batch_size, b * n), device=device)
             img, win = job // n, job % n
@@ -296,7 +301,7 @@ def dct_band_perturbation(model, images, bands: int | np.ndarray = 16, batch_siz
     coeffs = scipy.fft.dctn(images.detach().cpu().double().numpy(), axes=(-2, -1), norm="ortho")  # [B, 3, H, W]
     changes = np.empty((b, nb))
     with _inference(model):
-        original = torch.cat([_scores(model, images[i:i + batch_size]) for i in range(0, b, batch_size)]).numpy()
+        original = _batched_scores(model, images, batch_size).numpy()
         jobs = [(i, k) for i in range(b) for k in range(nb)]
         for start in tqdm(range(0, len(jobs), batch_size), desc="DCT bands", disable=not progress, leave=False):
             chunk = jobs[start:start + batch_size]
@@ -393,7 +398,7 @@ def hsv_perturbation(model, images, channel_ranges: int | Sequence[float] = 10,
 
     changes = np.empty((b, 3, len(ranges)))
     with _inference(model):
-        original = torch.cat([_scores(model, images[i:i + batch_size]) for i in range(0, b, batch_size)]).numpy()
+        original = _batched_scores(model, images, batch_size).numpy()
         for start in tqdm(range(0, len(jobs), batch_size), desc="HSV ranges", disable=not progress, leave=False):
             chunk = jobs[start:start + batch_size]
             batch = np.stack([perturbed_image(*job) for job in chunk])
