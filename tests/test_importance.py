@@ -113,7 +113,7 @@ def test_run_sweep_is_cached_and_matches_the_direct_sweep(small_world, tmp_path,
     from iqaxai.importance import run_sweep
     from iqaxai.masking import sweep_block_masks
     from iqaxai.models.triq import TRIQ
-    from iqaxai.training import load_batch
+    from iqaxai.data.images import load_batch
 
     monkeypatch.setenv("IQAXAI_CACHE", str(tmp_path))
     root, config = small_world

@@ -25,8 +25,8 @@ from iqaxai.semantic import (
     semantic_measures_batch,
     spatial_frequency_map,
     spectral_residual_saliency,
-    top_half,
 )
+from iqaxai.grid import top_half
 
 
 def _noise_background(shape=(96, 128), level=0.5, sd=0.02, seed=0) -> np.ndarray:

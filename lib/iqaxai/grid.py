@@ -60,3 +60,16 @@ def mass_in_cells(values: np.ndarray, cells: Iterable[int], grid: Grid = (3, 4))
         raise ValueError("mass_in_cells needs a non-negative map (take np.clip(m, 0, None) or np.abs(m) first)")
     total = values.sum()
     return float(values[cell_mask(values.shape, cells, grid)].sum() / total) if total > 0 else float("nan")
+
+
+def top_half(values: np.ndarray) -> np.ndarray:
+    """bool [..., B]: the B/2 regions with the higher values; ties go to the lower region index."""
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim < 1 or v.shape[-1] < 2 or v.shape[-1] % 2:
+        raise ValueError(f"need an even number (>= 2) of region values, got shape {v.shape}")
+    if not np.isfinite(v).all():
+        raise ValueError("region values contain NaN or infinite values")
+    order = np.argsort(-v, axis=-1, kind="stable")  # stable: equal values keep index order
+    top = np.zeros(v.shape, dtype=bool)
+    np.put_along_axis(top, order[..., : v.shape[-1] // 2], True, axis=-1)
+    return top

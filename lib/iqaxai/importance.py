@@ -26,10 +26,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from iqaxai.grid import Grid
+from iqaxai.grid import Grid, top_half
 from iqaxai.masking import block_masks, coalition_ids, coalition_values, shapley_values, sweep_block_masks
 from iqaxai.results import ResultsCache
-from iqaxai.semantic import top_half
 from iqaxai.stats import StatsError
 
 RULES = ("dataset_plcc", "distribution_plcc", "mean_abs_change", "shapley")
@@ -88,7 +87,7 @@ def run_sweep(model, table: pd.DataFrame, cache_config: dict, grid: Grid = (3, 4
     ``cache_config`` must identify the model's weights and the images (e.g. the training cache key and the
     dataset name); the table's image names are added to it.
     """
-    from iqaxai.training import load_batch
+    from iqaxai.data.images import load_batch
 
     paths, names = table["path"].tolist(), table["image"].astype(str).tolist()
     cache = ResultsCache("masked_sweep", {**cache_config, "grid": list(grid), "images": names, "size": image_size})

@@ -30,7 +30,7 @@ from skimage.feature import canny
 from skimage.segmentation import slic
 from skimage.transform import resize
 
-from iqaxai.grid import Grid, cell_means
+from iqaxai.grid import Grid, cell_means, top_half
 
 MIN_SIDE = 16
 """Smallest image side (pixels) the measures accept."""
@@ -444,19 +444,6 @@ def region_values(measure: np.ndarray, grid: Grid = (3, 4)) -> np.ndarray:
     if not np.isfinite(m).all():
         raise ValueError("measure contains NaN or infinite values")
     return cell_means(m, grid)
-
-
-def top_half(values: np.ndarray) -> np.ndarray:
-    """bool [..., B]: the B/2 regions with the higher values; ties go to the lower region index."""
-    v = np.asarray(values, dtype=np.float64)
-    if v.ndim < 1 or v.shape[-1] < 2 or v.shape[-1] % 2:
-        raise ValueError(f"need an even number (>= 2) of region values, got shape {v.shape}")
-    if not np.isfinite(v).all():
-        raise ValueError("region values contain NaN or infinite values")
-    order = np.argsort(-v, axis=-1, kind="stable")  # stable: equal values keep index order
-    top = np.zeros(v.shape, dtype=bool)
-    np.put_along_axis(top, order[..., : v.shape[-1] // 2], True, axis=-1)
-    return top
 
 
 def _check_matching(important: np.ndarray, values: np.ndarray, thresholds: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:

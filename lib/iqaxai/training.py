@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from scipy.stats import norm
 from tqdm.auto import tqdm
 
-from iqaxai.data.images import load_image
+from iqaxai.data.images import load_batch, load_image
 from iqaxai.models import create_model
 from iqaxai.models.base import SCORE_SCALE, IQAModel
 from iqaxai.results import ResultsCache
@@ -128,15 +128,6 @@ def targets(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     else:
         dist = opinion_distribution(mos, table["sd"].to_numpy(dtype=float) if "sd" in table else None)
     return mos, dist
-
-
-def load_batch(paths: list[str], size: tuple[int, int] | None) -> torch.Tensor:
-    """Decode images into a [N, 3, H, W] float tensor in [0, 1]."""
-    images = [load_image(p, size) for p in paths]
-    shapes = {im.shape for im in images}
-    if len(shapes) > 1:
-        raise ValueError(f"images differ in size ({sorted(shapes)[:3]} ...); set TrainConfig.image_size")
-    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
 
 
 class ImageTable(torch.utils.data.Dataset):

@@ -50,7 +50,7 @@ def predict_zeroed(model, images: pd.DataFrame | torch.Tensor, zeroed_blocks: np
                    image_size: tuple[int, int] | None = None, batch_size: int = 32, device: str | torch.device = "cpu") -> np.ndarray:
     """Scores [N] with each image's ``zeroed_blocks`` (bool [N, B]) set to zero after normalisation
     (``None``: the original images)."""
-    from iqaxai.training import load_batch
+    from iqaxai.data.images import load_batch
 
     model.eval().to(device)
     n = len(images)

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image, UnidentifiedImageError
 
 
@@ -33,3 +34,12 @@ def load_image(path: str | os.PathLike, size: tuple[int, int] | None = None, min
     if size is not None and (rgb.height, rgb.width) != tuple(size):
         rgb = rgb.resize((size[1], size[0]), Image.BICUBIC)
     return np.asarray(rgb, dtype=np.float32) / 255.0
+
+
+def load_batch(paths: list[str], size: tuple[int, int] | None) -> torch.Tensor:
+    """Decode images into a [N, 3, H, W] float tensor in [0, 1]."""
+    images = [load_image(p, size) for p in paths]
+    shapes = {im.shape for im in images}
+    if len(shapes) > 1:
+        raise ValueError(f"images differ in size ({sorted(shapes)[:3]} ...); set TrainConfig.image_size")
+    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
