@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from iqaxai.models import PRESETS, create_model, list_models
+from iqaxai.models import SPECS, create_model, list_models
 from iqaxai.models.base import ModelInfo, ScoreHead, distribution_to_score
 
 MODELS = list_models()
@@ -47,7 +47,7 @@ def _smoke(name: str) -> nn.Module:
 
 def _paper_offline(name: str, **kw) -> nn.Module:
     """The paper profile without pretrained weights (models without a pretrained backbone take no such argument)."""
-    if "pretrained" in PRESETS["paper"][name]:
+    if "pretrained" in SPECS[name].presets["paper"]:
         kw.setdefault("pretrained", False)
     return create_model(name, profile="paper", **kw)
 
@@ -65,8 +65,11 @@ def test_unknown_profile_is_rejected():
         create_model("cnniqa", profile="fast")
 
 
-def test_every_model_has_both_presets():
-    assert set(PRESETS["smoke"]) == set(MODELS) == set(PRESETS["paper"])
+def test_every_model_spec_covers_both_profiles():
+    assert set(SPECS) == set(MODELS)
+    for spec in SPECS.values():
+        assert set(spec.presets) == set(spec.train) == {"smoke", "paper"}, spec.name
+        assert spec.explanation in ("grad_cam", "guided_backprop") and spec.display
 
 
 # ----------------------------------------------------------------------------------------------- smoke profile

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from iqaxai import runner
-from iqaxai.report import data_source, provenance, save_table
+from iqaxai.report import provenance, save_table
 from iqaxai.runtime import resolve_device
 
 
@@ -68,12 +68,13 @@ def test_paper_profile_injects_parameters(fake_repo):
 
 def test_outputs_carry_their_provenance(tmp_path, monkeypatch):
     monkeypatch.setenv("IQAXAI_OUT", str(tmp_path))
-    save_table(pd.DataFrame({"a": [1.0]}), "t", "A caption", data_source("smoke"))
+    save_table(pd.DataFrame({"a": [1.0]}), "t", "A caption", "demo")
     assert "DEMO WORLD" in (tmp_path / "tables" / "t.md").read_text()
     assert pd.read_csv(tmp_path / "tables" / "t.csv")["a"].tolist() == [1.0]
     assert provenance("real") == "real datasets"
-    with pytest.raises(ValueError, match="profile must be"):
-        data_source("fast")
+    assert "DRY RUN" in provenance("dry-run")
+    with pytest.raises(ValueError, match="source must be"):
+        provenance("fast")
 
 
 def test_device_selection_is_explicit_about_a_missing_gpu():

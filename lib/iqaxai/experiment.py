@@ -1,33 +1,39 @@
-"""What the experiment notebooks share: the profile's dataset and the trained Table I models.
+"""The study every experiment notebook starts from: one owner of the experiment state.
 
-The smoke profile runs on the demo world, the paper profile on a real dataset; both train (or load from the
-cache) the same models with the same settings, so every notebook sees the weights notebook 01 trained.
+``Study(profile, dataset, data_root, device, seed, weights)`` holds the profile's image table and its data
+source (demo world, real data, or the paper dry run), the planted truth where the demo world knows it, the
+trained models (trained once by notebook 01, loaded from the cache afterwards), the canonical masked-TRIQ
+sweep and its halves, and where its tables and figures go. Notebooks hold parameters, narrative and plots.
+
+- ``profile="smoke"``: the embedded demo world, small randomly initialised backbones, CPU, offline.
+- ``profile="paper"``: a real dataset (``koniq10k``, ``spaq`` ...), the papers' architectures with their
+  pretrained weights at the papers' input sizes and schedules.
+- ``profile="paper", weights="random"``: the **dry run**: the same architectures randomly initialised (never
+  downloaded), on whatever data the root holds (CI: miniatures in the official layouts); every table and
+  figure says so. ``epochs`` cuts every schedule.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
-from iqaxai.models import TABLE_I_MODELS
+from iqaxai.grid import Grid
+from iqaxai.models import TABLE_I_MODELS, display_name, get_spec
 from iqaxai.models.base import IQAModel
+from iqaxai.profiles import check_profile, check_weights
+from iqaxai.report import output_folder, provenance, save_figure, save_table
+from iqaxai.runtime import resolve_device
 from iqaxai.training import TrainConfig, TrainResult, train_config, train_or_load
 
-
-def experiment_table(profile: str, dataset: str = "koniq10k", data_root: str | None = None, seed: int = 0) -> tuple[pd.DataFrame, str]:
-    """The profile's image table with train/val/test splits, and its display name."""
-    if profile == "smoke":
-        from iqaxai.data.demo import DemoConfig, load_demo
-
-        return load_demo(DemoConfig(seed=seed)), "demo world"
-    if profile == "paper":
-        from iqaxai.data import load_dataset
-
-        return load_dataset(dataset, root=data_root, split="stratified", split_seed=seed), dataset
-    raise ValueError(f"profile must be 'smoke' or 'paper', got {profile!r}")
+#: Display names of the datasets a study can run on.
+DATASET_NAMES = {"koniq10k": "KonIQ-10k", "spaq": "SPAQ", "clive": "CLIVE", "kadid10k": "KADID-10k", "tid2013": "TID2013"}
 
 
 @dataclass
@@ -40,6 +46,16 @@ class TrainedModel:
     config: TrainConfig
 
     @property
+    def display(self) -> str:
+        """The papers' name of the model."""
+        return display_name(self.name)
+
+    @property
+    def input_size(self) -> tuple[int, int] | None:
+        """(H, W) the model runs at (None: the images' stored size)."""
+        return self.config.image_size
+
+    @cached_property
     def fingerprint(self) -> str:
         """Hash of the weights: identifies the model in result-cache keys."""
         return model_fingerprint(self.model)
@@ -55,17 +71,190 @@ def model_fingerprint(model: torch.nn.Module) -> str:
     return digest.hexdigest()[:16]
 
 
-def table_i_models(profile: str, table: pd.DataFrame, models: tuple[str, ...] | list[str] = TABLE_I_MODELS,
-                   triq_pool: bool | None = None, epochs: int | None = None, seed: int = 0, device: str = "auto",
-                   progress: bool = True) -> dict[str, TrainedModel]:
-    """Train (or load from the cache) each model on ``table``'s train/val splits with the profile's preset.
+@dataclass(frozen=True)
+class Outputs:
+    """Where a run's tables and figures go, and the provenance they carry."""
 
-    Any registered model name is accepted (notebook 07 adds CNNIQA and the SPAQ baseline to the Table I set).
-    """
-    out = {}
-    for name in models:
-        kwargs = {"pool": triq_pool} if name == "triq" else {}
-        config = train_config(name, profile, **({"epochs": epochs} if epochs else {}), seed=seed)
-        model, result = train_or_load(name, profile, table, model_kwargs=kwargs, config=config, device=device, progress=progress)
-        out[name] = TrainedModel(name, model, result, config)
-    return out
+    folder: Path
+    source: str
+
+    def save_table(self, table: pd.DataFrame, name: str, caption: str, **kwargs) -> Path:
+        """``tables/<name>.csv`` and ``.md`` in this run's folder, captioned with the provenance."""
+        return save_table(table, name, caption, self.source, folder=self.folder, **kwargs)
+
+    def save_figure(self, fig, name: str, title: str, **kwargs) -> Path:
+        """``figures/<name>.png`` in this run's folder, titled with the provenance."""
+        return save_figure(fig, name, title, self.source, folder=self.folder, **kwargs)
+
+
+@dataclass
+class Study:
+    """The experiment state shared by the notebooks (see the module docstring)."""
+
+    profile: str = "smoke"
+    dataset: str = "koniq10k"
+    data_root: str | None = None
+    device: str = "auto"
+    seed: int = 0
+    weights: str = "pretrained"
+    epochs: int | None = None
+    grid: Grid = (3, 4)
+    _trained: dict = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        check_profile(self.profile)
+        check_weights(self.weights)
+        if self.profile == "paper":
+            from iqaxai.data import canonical_name
+
+            self.dataset = canonical_name(self.dataset)
+        if self.epochs is not None and self.epochs < 1:
+            raise ValueError(f"epochs must be at least 1 (or None for the profile's schedule), got {self.epochs}")
+
+    # ------------------------------------------------------------------ data
+    @property
+    def is_demo(self) -> bool:
+        """True on the demo world (smoke profile), whose planted truth is known."""
+        return self.profile == "smoke"
+
+    @property
+    def source(self) -> str:
+        """``demo``, ``dry-run`` (random weights) or ``real``: the provenance of every output."""
+        if self.is_demo:
+            return "demo"
+        return "dry-run" if self.weights == "random" else "real"
+
+    @property
+    def provenance(self) -> str:
+        """The provenance line of this study's outputs."""
+        return provenance(self.source)
+
+    @property
+    def data_name(self) -> str:
+        """What the images are, for captions: the demo world or the dataset's name."""
+        return "demo world" if self.is_demo else DATASET_NAMES.get(self.dataset, self.dataset)
+
+    @property
+    def paper_dataset(self) -> str:
+        """The dataset whose published numbers sit beside this study's (KonIQ-10k for the demo world)."""
+        return self.dataset if self.profile == "paper" and self.dataset in ("koniq10k", "spaq") else "koniq10k"
+
+    @cached_property
+    def table(self) -> pd.DataFrame:
+        """The image table with MOS and train/val/test splits."""
+        if self.is_demo:
+            from iqaxai.data.demo import DemoConfig, load_demo
+
+            return load_demo(DemoConfig(seed=self.seed))
+        from iqaxai.data import load_dataset
+
+        return load_dataset(self.dataset, root=self.data_root, split="stratified", split_seed=self.seed)
+
+    @property
+    def test_mask(self) -> np.ndarray:
+        """bool [N]: the test rows of :attr:`table`."""
+        return (self.table["split"] == "test").to_numpy()
+
+    @property
+    def test(self) -> pd.DataFrame:
+        """The test rows of :attr:`table`."""
+        return self.table[self.test_mask]
+
+    @cached_property
+    def planted(self) -> np.ndarray | None:
+        """bool [N, 12]: the demo world's planted quality cells of every image (None on real data)."""
+        if not self.is_demo:
+            return None
+        from iqaxai.data.demo import planted_blocks
+
+        return planted_blocks(self.table)
+
+    def planted_of(self, rows: pd.DataFrame) -> np.ndarray | None:
+        """The planted cells of some rows of :attr:`table` (None on real data)."""
+        return None if self.planted is None else self.planted[self.table.index.get_indexer(rows.index)]
+
+    # ------------------------------------------------------------------ models
+    @property
+    def dev(self) -> torch.device:
+        """The compute device (``auto``: CUDA if present)."""
+        return resolve_device(self.device)
+
+    def model(self, name: str) -> TrainedModel:
+        """A registered model trained on this study's train/val split (loaded from the cache when trained before)."""
+        key = get_spec(name).name
+        if key not in self._trained:
+            overrides = {"pretrained": False} if self.weights == "random" and not self.is_demo else {}
+            config = train_config(key, self.profile, seed=self.seed, **({"epochs": self.epochs} if self.epochs else {}))
+            model, result = train_or_load(key, self.profile, self.table, model_kwargs=overrides, config=config,
+                                          device=self.device)
+            self._trained[key] = TrainedModel(key, model.to(self.dev).eval(), result, config)
+        return self._trained[key]
+
+    def models(self, names: list[str] | tuple[str, ...] = TABLE_I_MODELS) -> dict[str, TrainedModel]:
+        """Several trained models by name, in order."""
+        return {n: self.model(n) for n in names}
+
+    def images(self, name: str, rows: pd.DataFrame, column: str = "path") -> torch.Tensor:
+        """The images of ``rows`` at model ``name``'s input size (aspect kept), on the compute device."""
+        from iqaxai.data.images import load_batch
+
+        return load_batch(list(rows[column]), self.model(name).input_size).to(self.dev)
+
+    def image(self, name: str, i: int) -> np.ndarray:
+        """Image ``i`` of :attr:`table` as (H, W, 3) in [0, 1], at model ``name``'s input size."""
+        from iqaxai.data.images import load_image
+
+        return load_image(self.table["path"].iloc[i], self.model(name).input_size)
+
+    # ------------------------------------------------------------------ the masked TRIQ
+    @cached_property
+    def sweep(self):
+        """All 4094 block masks of every image through the masked TRIQ (cached, resumable)."""
+        from iqaxai.importance import run_sweep
+
+        triq = self.model("triq")
+        return run_sweep(triq.model, self.table, {"model": "triq", "weights": triq.fingerprint, "dataset": self.data_name},
+                         grid=self.grid, image_size=triq.input_size, device=self.dev)
+
+    def halves(self, rule: str) -> np.ndarray:
+        """bool [N, 12]: every image's important half under an importance rule of :mod:`iqaxai.importance`."""
+        from iqaxai.importance import image_halves
+
+        return image_halves(self.sweep, rule)
+
+    # ------------------------------------------------------------------ outputs
+    @property
+    def outputs(self) -> Outputs:
+        """Where this study's tables and figures go (committed folders for smoke, results/ for paper)."""
+        return Outputs(output_folder(self.profile, [self.dataset], self.source), self.source)
+
+    def save_table(self, table: pd.DataFrame, name: str, caption: str, **kwargs) -> Path:
+        """Save a table with this study's provenance, in its output folder."""
+        return self.outputs.save_table(table, name, caption, **kwargs)
+
+    def save_figure(self, fig, name: str, title: str, **kwargs) -> Path:
+        """Save a figure with this study's provenance, in its output folder."""
+        return self.outputs.save_figure(fig, name, title, **kwargs)
+
+    def describe(self) -> str:
+        """A few lines saying what this study runs on and where its outputs go."""
+        what = f"{len(self.table)} images of the {self.data_name} ({self.table.groupby('split').size().to_dict()})"
+        lines = [self.provenance, f"profile {self.profile}, weights {self.weights if not self.is_demo else 'random (smoke backbones)'}, "
+                 f"device {self.dev}, seed {self.seed}", what, f"outputs: {self.outputs.folder}"]
+        return "\n".join(lines)
+
+
+def pooled_outputs(studies: list[Study]) -> Outputs:
+    """Outputs of a result pooled over several studies (e.g. Table II over KonIQ-10k and SPAQ)."""
+    sources = {s.source for s in studies}
+    if len(sources) != 1 or len({s.profile for s in studies}) != 1:
+        raise ValueError(f"cannot pool studies of different profiles or sources: {sorted(sources)}")
+    first = studies[0]
+    return Outputs(output_folder(first.profile, [s.dataset for s in studies], first.source), first.source)
+
+
+def studies(profile: str, datasets: list[str] | tuple[str, ...], **kwargs) -> list[Study]:
+    """One study per dataset in the paper profile; the smoke profile has one world, so one study."""
+    if not datasets:
+        raise ValueError("name at least one dataset")
+    return [Study(profile, d, **kwargs) for d in (datasets if check_profile(profile) == "paper" else datasets[:1])]

@@ -25,17 +25,11 @@ from iqaxai.grid import Grid, cell_slices
 
 
 def cam_layer(model: nn.Module) -> nn.Module:
-    """The last convolutional stage of a registry model, where Grad-CAM is computed (thesis 3.3.2.1)."""
-    name = getattr(getattr(model, "info", None), "name", "")
-    if name == "cnniqa":
-        return model.conv
-    if name in ("koncept512", "spaq_baseline", "saliency_baseline"):
-        return model.backbone.body.stages[-1]
-    if name in ("triq", "aihiqnet"):
-        return model.backbone.stages[-1]
-    if name == "dbcnn":
-        return model.features1[-1]  # the VGG branch; the thesis prefers guided backpropagation for DBCNN's two branches
-    raise ValueError(f"no Grad-CAM layer is defined for model {name or type(model).__name__!r}; pass layer= explicitly")
+    """The layer a model declares for Grad-CAM (``model.target_layer()``: its last convolutional stage, thesis 3.3.2.1)."""
+    try:
+        return model.target_layer()
+    except (AttributeError, NotImplementedError) as error:
+        raise ValueError(f"{type(model).__name__} declares no Grad-CAM layer (target_layer()); pass layer= explicitly") from error
 
 
 class _Score(nn.Module):

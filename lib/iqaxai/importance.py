@@ -90,7 +90,8 @@ def run_sweep(model, table: pd.DataFrame, cache_config: dict, grid: Grid = (3, 4
     from iqaxai.data.images import load_batch
 
     paths, names = table["path"].tolist(), table["image"].astype(str).tolist()
-    cache = ResultsCache("masked_sweep", {**cache_config, "grid": list(grid), "images": names, "size": image_size})
+    cache = ResultsCache("masked_sweep", {**cache_config, "grid": list(grid), "images": names, "size": image_size,
+                                         "chunk_images": chunk_images})  # chunks are the cached items
     starts = range(0, len(paths), chunk_images)
     items = {f"images_{s:06d}": s for s in starts}
     with torch.no_grad():

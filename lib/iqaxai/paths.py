@@ -23,16 +23,6 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
     return REPO_ROOT / "data"
 
 
-def output_dir(kind: str) -> Path:
-    """Directory for generated outputs (``figures`` or ``tables``), ``$IQAXAI_OUT`` overrides the repo root."""
-    if kind not in ("figures", "tables"):
-        raise ValueError(f"output kind must be 'figures' or 'tables', got {kind!r}")
-    base = Path(os.environ.get("IQAXAI_OUT", REPO_ROOT))
-    out = base / kind
-    out.mkdir(parents=True, exist_ok=True)
-    return out
-
-
 def cache_dir() -> Path:
     """Directory for the results cache and generated demo data (``$IQAXAI_CACHE`` overrides)."""
     env = os.environ.get("IQAXAI_CACHE")

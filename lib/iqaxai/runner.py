@@ -1,8 +1,13 @@
 """Run the numbered notebooks in order with Papermill (the engine behind ``run_all.sh``).
 
-Executed copies go to ``build/executed/<profile>/`` so the sources in ``notebooks/`` stay clean; the
-notebooks write their figures to ``figures/`` and tables to ``tables/``. The run stops at the first
-failing notebook, naming it and the failing cell, and always ends with a summary of what ran.
+Executed copies go to ``build/executed/<run>/`` so the sources in ``notebooks/`` stay clean. A notebook that
+declares ``datasets`` (a list) runs once with all of them (results pooled over datasets, e.g. Table II); one
+that declares ``dataset`` runs once per dataset of ``--dataset``. The smoke profile runs on the demo world
+and writes the committed ``tables/`` and ``figures/``; a paper run writes ``results/<profile>/<dataset>/``.
+``--dry-run`` is the paper profile with the papers' architectures randomly initialised (``weights=random``)
+on miniature datasets in the official layouts (written under ``build/dry-run-data`` unless ``--data-root``
+is given), with the schedules of ``profiles/paper-dry-run.yaml``. The run stops at the first failing
+notebook, naming it and the failing cell, and always ends with a summary.
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ import yaml
 
 from iqaxai.paths import repo_root
 
-PROFILES = ("smoke", "paper")
+from iqaxai.profiles import PROFILES, WEIGHTS
+
+DRY_RUN_DATASETS = ("koniq10k", "spaq", "kadid10k", "clive", "tid2013")
 
 
 @dataclass
@@ -43,13 +50,16 @@ def find_notebooks(folder: Path, only: list[str] | None = None) -> list[Path]:
     return chosen
 
 
-def profile_parameters(profile: str, notebook: str, folder: Path) -> dict:
-    """Parameters of ``profile`` for one notebook: ``common`` then the notebook's own section of ``<profile>.yaml``."""
-    path = folder / f"{profile}.yaml"
-    if not path.exists():
-        return {}
-    spec = yaml.safe_load(path.read_text()) or {}
-    return {**(spec.get("common") or {}), **((spec.get("notebooks") or {}).get(notebook) or {})}
+def profile_parameters(profile: str, notebook: str, folder: Path, dry_run: bool = False) -> dict:
+    """Parameters of ``profile`` for one notebook: ``common`` then the notebook's own section of ``<profile>.yaml``,
+    then (dry run) the same two of ``<profile>-dry-run.yaml``."""
+    params: dict = {}
+    for name in [profile] + ([f"{profile}-dry-run"] if dry_run else []):
+        path = folder / f"{name}.yaml"
+        if path.exists():
+            spec = yaml.safe_load(path.read_text()) or {}
+            params.update({**(spec.get("common") or {}), **((spec.get("notebooks") or {}).get(notebook) or {})})
+    return params
 
 
 def _declared_parameters(path: Path) -> set[str]:
@@ -70,44 +80,79 @@ def _failure_detail(error: Exception) -> str:
     return f"{where}: {ename}: {str(evalue).strip().splitlines()[0] if str(evalue).strip() else ''}"
 
 
+@dataclass(frozen=True)
+class Job:
+    """One execution of a notebook: its path, the parameters it receives and the executed copy's name."""
+
+    book: Path
+    params: dict
+    output: str
+
+
+def plan(books: list[Path], profile: str, datasets: list[str], overrides: dict, profiles: Path,
+         dry_run: bool = False) -> list[Job]:
+    """The executions of a run: per-dataset notebooks once per dataset in the paper profile, others once."""
+    jobs = []
+    for book in books:
+        declared = _declared_parameters(book)
+        base = {**profile_parameters(profile, book.stem, profiles, dry_run), **overrides}
+        if "datasets" in declared and datasets:
+            runs = [({"datasets": list(datasets)}, book.name)]
+        elif "dataset" in declared and profile == "paper" and datasets:
+            runs = [({"dataset": d}, book.name if len(datasets) == 1 else f"{book.stem}@{d}.ipynb") for d in datasets]
+        else:
+            runs = [({}, book.name)]
+        for extra, output in runs:
+            params = {k: v for k, v in {**base, **extra}.items() if k in declared}
+            jobs.append(Job(book, params, output))
+    return jobs
+
+
 def run(
     profile: str = "smoke",
     only: list[str] | None = None,
     data_root: str | None = None,
     device: str = "auto",
     out_dir: Path | None = None,
+    datasets: list[str] | None = None,
+    weights: str = "pretrained",
+    epochs: int | None = None,
+    dry_run: bool = False,
 ) -> list[Outcome]:
-    """Execute the notebooks; stop at the first failure. Returns one outcome per selected notebook."""
+    """Execute the notebooks; stop at the first failure. Returns one outcome per planned execution."""
     import papermill
 
     root = repo_root()
     books = find_notebooks(root / "notebooks", only)
-    out_dir = out_dir or root / "build" / "executed" / profile
+    out_dir = out_dir or root / "build" / "executed" / (f"{profile}-dry-run" if dry_run else profile)
     out_dir.mkdir(parents=True, exist_ok=True)
-    overrides = {"profile": profile, "device": device}
+    overrides: dict = {"profile": profile, "device": device}
+    if profile == "paper":
+        overrides["weights"] = weights
     if data_root:
         overrides["data_root"] = str(Path(data_root).expanduser().resolve())
+    if epochs:
+        overrides["epochs"] = epochs
+    jobs = plan(books, profile, list(datasets or []), overrides, root / "profiles", dry_run)
     outcomes: list[Outcome] = []
     failed = False
-    for i, book in enumerate(books, 1):
+    for i, job in enumerate(jobs, 1):
+        name = Path(job.output).stem
         if failed:
-            outcomes.append(Outcome(book.stem, "skipped"))
+            outcomes.append(Outcome(name, "skipped"))
             continue
-        declared = _declared_parameters(book)
-        params = {**profile_parameters(profile, book.stem, root / "profiles"), **overrides}
-        params = {k: v for k, v in params.items() if k in declared}
-        print(f"[{i}/{len(books)}] {book.name}  ({profile}; {', '.join(f'{k}={v}' for k, v in params.items())})", flush=True)
+        print(f"[{i}/{len(jobs)}] {job.output}  ({', '.join(f'{k}={v}' for k, v in job.params.items())})", flush=True)
         start = time.perf_counter()
         try:
             papermill.execute_notebook(
-                str(book), str(out_dir / book.name), parameters=params, kernel_name="python3",
-                cwd=str(book.parent), progress_bar=True, log_output=False,
+                str(job.book), str(out_dir / job.output), parameters=job.params, kernel_name="python3",
+                cwd=str(job.book.parent), progress_bar=True, log_output=False,
             )
-            outcomes.append(Outcome(book.stem, "ok", time.perf_counter() - start))
+            outcomes.append(Outcome(name, "ok", time.perf_counter() - start))
         except Exception as error:  # noqa: BLE001 - any failure stops the run and is reported
             detail = _failure_detail(error)
-            outcomes.append(Outcome(book.stem, "failed", time.perf_counter() - start, detail))
-            print(f"FAILED: {book.name}, {detail}\n  executed copy with the traceback: {out_dir / book.name}", file=sys.stderr)
+            outcomes.append(Outcome(name, "failed", time.perf_counter() - start, detail))
+            print(f"FAILED: {job.output}, {detail}\n  executed copy with the traceback: {out_dir / job.output}", file=sys.stderr)
             failed = True
     return outcomes
 
@@ -125,16 +170,35 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry point (see ``run_all.sh --help``)."""
     parser = argparse.ArgumentParser(prog="run_all.sh", description="Run every numbered notebook with Papermill.")
     parser.add_argument("--profile", choices=PROFILES, default="smoke", help="smoke (demo world, CPU, minutes) or paper")
+    parser.add_argument("--dataset", default="koniq10k",
+                        help="paper profile: comma-separated datasets, e.g. koniq10k,spaq (the ICIP paper uses both)")
     parser.add_argument("--only", default="", help="comma-separated notebook numbers or names, e.g. 00,03")
     parser.add_argument("--data-root", default=None, help="folder holding the datasets (default: $IQAXAI_DATA or data/)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--out", default=None, help="folder for executed notebooks (default build/executed/<profile>)")
+    parser.add_argument("--weights", choices=WEIGHTS, default="pretrained",
+                        help="paper profile: pretrained (the papers') or random (dry run only: architectures untrained)")
+    parser.add_argument("--epochs", type=int, default=None, help="cut every training schedule to this many epochs")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="paper profile, random weights, miniature datasets in the official layouts, cut schedules")
+    parser.add_argument("--out", default=None, help="folder for executed notebooks (default build/executed/<run>)")
     args = parser.parse_args(argv)
+    datasets = [d.strip() for d in args.dataset.split(",") if d.strip()]
+    if args.dry_run:
+        args.profile, args.weights = "paper", "random"  # the dry run is a run of the paper profile
+        if args.data_root is None:
+            from iqaxai.data.miniature import write_miniatures
+
+            args.data_root = str(write_miniatures(repo_root() / "build" / "dry-run-data", DRY_RUN_DATASETS))
+    elif args.weights == "random":
+        parser.error("--weights random gives numbers of untrained networks; it is allowed only with --dry-run")
     os.environ.setdefault("MPLBACKEND", "Agg")
-    if args.profile == "smoke":
+    if args.profile == "smoke" or args.dry_run:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.profile == "smoke":
+        datasets = []
     only = [o.strip() for o in args.only.split(",") if o.strip()] or None
-    outcomes = run(args.profile, only, args.data_root, args.device, Path(args.out) if args.out else None)
+    outcomes = run(args.profile, only, args.data_root, args.device, Path(args.out) if args.out else None, datasets,
+                   args.weights, args.epochs, args.dry_run)
     print("\nSummary\n" + summary(outcomes))
     return 0 if all(o.status == "ok" for o in outcomes) else 1
 

@@ -495,17 +495,23 @@ def matching_degree(important: np.ndarray, values: np.ndarray, thresholds: Itera
 
 # ------------------------------------------------------------------------------------ whole datasets
 def dataset_region_values(table, objectness: str = "classical", grid: Grid = (3, 4), viewing: ViewingGeometry = ViewingGeometry(),
-                          device: str | torch.device | None = None, chunk_images: int = 64, progress: bool = True) -> dict[str, np.ndarray]:
-    """Region values [N, B] of every measure for every image of a dataset table, cached per chunk of images."""
+                          device: str | torch.device | None = None, chunk_images: int = 64, progress: bool = True,
+                          image_size: tuple[int, int] | None = None) -> dict[str, np.ndarray]:
+    """Region values [N, B] of every measure for every image of a dataset table, cached per chunk of images.
+
+    ``image_size`` (H, W): measure the images as the model sees them (the rule of ``load_image``), so that the
+    regions align with the masked model's blocks; None keeps the stored size.
+    """
     from iqaxai.data.images import load_image
     from iqaxai.results import ResultsCache
 
     paths = table["path"].tolist()
     cache = ResultsCache("semantic_regions", {"images": table["image"].astype(str).tolist(), "objectness": objectness,
-                                              "grid": list(grid), "viewing": [viewing.viewing_distance_mm, viewing.pixel_pitch_mm]})
+                                              "grid": list(grid), "viewing": [viewing.viewing_distance_mm, viewing.pixel_pitch_mm],
+                                              "size": image_size, "chunk_images": chunk_images})
 
     def chunk(start: int) -> dict[str, np.ndarray]:
-        maps = [semantic_measures(load_image(p), objectness, device, viewing) for p in paths[start:start + chunk_images]]
+        maps = [semantic_measures(load_image(p, image_size), objectness, device, viewing) for p in paths[start:start + chunk_images]]
         return {k: np.stack([region_values(m[k], grid) for m in maps]) for k in MEASURES}
 
     items = {f"images_{s:06d}": s for s in range(0, len(paths), chunk_images)}

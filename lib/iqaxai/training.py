@@ -30,8 +30,9 @@ from scipy.stats import norm
 from tqdm.auto import tqdm
 
 from iqaxai.data.images import load_batch, load_image
-from iqaxai.models import create_model
+from iqaxai.models import create_model, get_spec
 from iqaxai.models.base import SCORE_SCALE, IQAModel
+from iqaxai.profiles import check_profile
 from iqaxai.results import ResultsCache
 from iqaxai.runtime import resolve_device
 from iqaxai.stats import StatsError, plcc, srocc
@@ -60,45 +61,9 @@ class TrainConfig:
     eval_batch_size: int = 32
 
 
-#: ``smoke``: small inputs as stored in the demo world, a few epochs, a high learning rate for randomly
-#: initialised small backbones. ``paper``: the originals' schedules (sources in the comments).
-TRAIN_PRESETS: dict[str, dict[str, TrainConfig]] = {
-    "smoke": {
-        # TRIQ's post-LN transformer trains stably only with a lower rate (2e-3 stalled on the demo world)
-        "triq": TrainConfig(epochs=30, batch_size=16, lr=5e-4, warmup_epochs=1.0),
-        # the small Swin stalls at higher rates too (best validation PLCC 0.21 at 1e-3 for seed 0, 0.29 at 5e-4 for
-        # seed 2); at 2e-4 seeds 0, 1, 2 reach 0.60, 0.61, 0.62
-        "swin_iqa": TrainConfig(epochs=30, batch_size=16, lr=2e-4, warmup_epochs=1.0),
-        "*": TrainConfig(epochs=30, batch_size=16, lr=1e-3, warmup_epochs=1.0),
-    },
-    "paper": {
-        # junyongyou/triq train_triq.py: Adam 5e-5, warm-up 10 epochs, cosine, 120 epochs, batch 8, early stop 40
-        "triq": TrainConfig(epochs=120, batch_size=8, lr=5e-5, weight_decay=0.0, warmup_epochs=10, image_size=(768, 1024),
-                            patience=40, preload=False, num_workers=8),
-        # junyongyou/aihiqnet train.py: Adam 5e-5, warm-up 10 epochs, cosine, 100 epochs, batch 8
-        "aihiqnet": TrainConfig(epochs=100, batch_size=8, lr=5e-5, weight_decay=0.0, warmup_epochs=10, image_size=(768, 1024),
-                                patience=40, preload=False, num_workers=8),
-        # subpic/koniq KonCept512: Adam 1e-4, 40 epochs, batch 16, 512x384 (the 20-epoch 2e-5 stage folded into the decay)
-        "koncept512": TrainConfig(epochs=60, batch_size=16, lr=1e-4, weight_decay=0.0, warmup_epochs=1, image_size=(384, 512),
-                                  preload=False, num_workers=8),
-        # pyiqa train_DBCNN_koniq10k.yml: 512x384, batch 8; Adam 1e-5 fine-tuning of all layers
-        "dbcnn": TrainConfig(epochs=30, batch_size=8, lr=1e-5, weight_decay=5e-4, warmup_epochs=1, image_size=(384, 512),
-                             preload=False, num_workers=8),
-        # no public recipe: AdamW-style fine-tuning of an ImageNet Swin-T at 384x512
-        "swin_iqa": TrainConfig(epochs=30, batch_size=16, lr=2e-5, weight_decay=0.05, warmup_epochs=2, image_size=(384, 512),
-                                preload=False, num_workers=8),
-        "*": TrainConfig(epochs=30, batch_size=16, lr=1e-4, weight_decay=1e-4, warmup_epochs=1, image_size=(384, 512),
-                         preload=False, num_workers=8),
-    },
-}
-
-
 def train_config(model_name: str, profile: str, **overrides) -> TrainConfig:
-    """The preset training configuration of a model for a profile, with overrides."""
-    if profile not in TRAIN_PRESETS:
-        raise ValueError(f"profile must be one of {sorted(TRAIN_PRESETS)}, got {profile!r}")
-    presets = TRAIN_PRESETS[profile]
-    return replace(presets.get(model_name, presets["*"]), **overrides)
+    """The training configuration a model's spec declares for a profile (sources cited there), with overrides."""
+    return replace(TrainConfig(**get_spec(model_name).train[check_profile(profile)]), **overrides)
 
 
 # ----------------------------------------------------------------------------------------------- data

@@ -115,6 +115,10 @@ class AIHIQnet(IQAModel):
         self.attention = nn.ModuleList(ChannelSpatialAttention(feature_size, n_levels) for _ in range(5))
         self.n_levels = n_levels
 
+    def target_layer(self) -> nn.Module:
+        """The backbone's last stage (C5)."""
+        return self.backbone.stages[-1]
+
     def pyramid(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Pyramid maps [P2, P3, P4, P5, P6] of images in [0, 1]."""
         return self.fusion(self.backbone(self.normalise(x)))

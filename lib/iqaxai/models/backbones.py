@@ -68,6 +68,10 @@ class C5Map(nn.Module):
         self.body = create_backbone(name, pretrained)
         self.channels = self.body.channels[-1]
 
+    def last_stage(self) -> nn.Module:
+        """The stage that outputs the C5 map."""
+        return self.body.stages[-1]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)[-1]
 

@@ -51,10 +51,17 @@ class IQAModel(nn.Module):
     """Base class: ``forward(x)`` takes [B, 3, H, W] images in [0, 1] and returns [B] scores."""
 
     info: ModelInfo
+    #: Whether the model normalises its input through :meth:`normalise`, so that its normalised input can be
+    #: zeroed (``iqaxai.zeroing``); False for models that normalise internally (e.g. pyiqa metrics).
+    zeroing_after_normalisation: bool = True
 
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
         """This model's input normalisation."""
         return normalise(x, self.info.normalisation)
+
+    def target_layer(self) -> nn.Module:
+        """The layer whose [B, C, h, w] output the model's Grad-CAM reads (its last convolutional stage)."""
+        raise NotImplementedError(f"{type(self).__name__} declares no explanation target layer")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError

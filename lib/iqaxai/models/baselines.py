@@ -50,6 +50,10 @@ class SPAQBaseline(IQAModel):
         self.head = ScoreHead(self.backbone.channels)
         self.patch_eval, self.patch, self.stride = patch_eval, patch, stride
 
+    def target_layer(self) -> nn.Module:
+        """The backbone's last stage (C5)."""
+        return self.backbone.last_stage()
+
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
         """C5 map of images in [0, 1]."""
         return self.backbone(self.normalise(x))
@@ -93,6 +97,10 @@ class SaliencyBaseline(IQAModel):
             width = size
         self.mlp = nn.Sequential(*layers)
         self.head = ScoreHead(width)
+
+    def target_layer(self) -> nn.Module:
+        """The last convolutional block (EfficientNet's final 1x1 conv stage, or the C5 stage)."""
+        return self.backbone.last_stage() if isinstance(self.backbone, C5Map) else self.backbone[-1]
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
         """Last conv map of images in [0, 1] (the Grad-CAM target)."""

@@ -77,6 +77,10 @@ class CNNIQA(IQAModel):
             return max_min_pool(self.conv(x))
         return extreme_responses(self.conv, x)
 
+    def target_layer(self) -> nn.Module:
+        """The one convolutional layer."""
+        return self.conv
+
     def score(self, x: torch.Tensor) -> torch.Tensor:
         """MOS on 0-100 of whole (normalised) images or patches, [B]."""
         h = self.dropout(F.relu(self.fc1(self.pooled(x))))

@@ -105,6 +105,10 @@ class DBCNN(IQAModel):
                               extra={"backbone": backbone, "scnn_width": scnn_width, "bilinear_dim": c1 * c2})
         self.head = ScoreHead(c1 * c2)
 
+    def target_layer(self) -> nn.Module:
+        """The last layer of the ImageNet branch (its declared explanation is guided backpropagation)."""
+        return self.features1[-1]
+
     def feature_maps(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The two stride-16 maps (X1, X2 resized to X1's size) of images in [0, 1]."""
         x = self.normalise(x)

@@ -72,6 +72,12 @@ class KonCept512(IQAModel):
         self.fc = nn.Sequential(*layers)
         self.head = ScoreHead(width)
 
+    def target_layer(self) -> nn.Module:
+        """The last convolutional layer: timm's last feature module (``conv2d_7b``) or the C5 stage."""
+        if isinstance(self.backbone, C5Map):
+            return self.backbone.last_stage()
+        return self.backbone.get_submodule(self.backbone.feature_info[-1]["module"])
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled backbone features [B, D] of images in [0, 1] (a C5 map is global average pooled)."""
         f = self.backbone(self.normalise(x))

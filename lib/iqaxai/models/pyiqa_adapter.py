@@ -303,7 +303,11 @@ class PyiqaModel(IQAModel):
     ``metric_kwargs`` go to ``pyiqa.create_metric`` (e.g. ``pretrained_model_path``). ``device=None``
     lets pyiqa choose (CUDA when available); inputs are moved to the metric's device. The metric stays
     in eval mode (``train()`` does not switch it). Gradients flow to the input (see the module docs).
+    pyiqa's networks normalise their input themselves (``self.normalise`` is never called), so zeroing after
+    normalisation (``iqaxai.zeroing``) is refused for these models.
     """
+
+    zeroing_after_normalisation = False
 
     def __init__(self, metric_name: str, device: str | torch.device | None = None, **metric_kwargs):
         super().__init__()

@@ -24,6 +24,7 @@ from typing import Sequence
 
 import torch
 from torch import nn
+from torchvision.ops.misc import Permute
 
 from iqaxai.models.backbones import load_weights
 from iqaxai.models.base import IQAModel, ModelInfo, ScoreHead
@@ -77,6 +78,7 @@ class SwinIQA(IQAModel):
         self.info = ModelInfo("swin_iqa", source="Swin (Liu et al., ICCV 2021) + MLP regression head",
                               extra={"backbone": backbone, "hidden": tuple(hidden)})
         self.features, self.norm, width = swin_backbone(backbone, pretrained)
+        self.to_map = Permute([0, 3, 1, 2])  # [B, h, w, C] tokens -> [B, C, h, w] map (no parameters)
         layers: list[nn.Module] = []
         for size in hidden:
             layers += [nn.Linear(width, size), nn.GELU(), nn.Dropout(dropout)]
@@ -84,9 +86,13 @@ class SwinIQA(IQAModel):
         self.mlp = nn.Sequential(*layers)
         self.head = ScoreHead(width)
 
+    def target_layer(self) -> nn.Module:
+        """The normalised last-stage tokens as an NCHW map."""
+        return self.to_map
+
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised last-stage tokens as a map [B, C, h, w] of images in [0, 1]."""
-        return self.norm(self.features(self.normalise(x))).permute(0, 3, 1, 2)
+        return self.to_map(self.norm(self.features(self.normalise(x))))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Predicted MOS on 0-100 of images in [0, 1]."""

@@ -23,7 +23,7 @@ means masked, and masks may differ between images of a batch.
 
 The ICIP 2023 paper divides the **24x32** map of a 768x1024 image into 3x4 blocks of 8x8 vectors, i.e. the
 map before TRIQ's pool. ``pool=None`` applies the authors' rule (pool when the map is at least 16 high),
-``pool=False`` keeps the full map (768 tokens at 768x1024: set ``max_positions=769``), ``pool=True``
+``pool=False`` keeps the full map (768 tokens at 768x1024; ``max_positions`` then defaults to 769), ``pool=True``
 always pools (blocks of 4x4 tokens at 768x1024).
 """
 
@@ -94,7 +94,7 @@ class TRIQ(IQAModel):
         num_heads: int = 8,
         mlp_dim: int = 64,
         dropout: float = 0.1,
-        max_positions: int = 193,
+        max_positions: int | None = None,
         pool: bool | None = None,
         n_levels: int = 5,
         grid: Grid = (3, 4),
@@ -105,6 +105,8 @@ class TRIQ(IQAModel):
                               extra={"pool": pool, "backbone": backbone})
         self.backbone = create_backbone(backbone, pretrained)
         self.proj = nn.Conv2d(self.backbone.channels[-1], d_model, 1)
+        if max_positions is None:  # 1 + tokens: 193 for the authors' pooled 12x16 map, 769 for the unpooled 24x32 one
+            max_positions = 769 if pool is False else 193
         self.pool, self.grid, self.max_positions = pool, tuple(grid), max_positions
         self.quality_token = nn.Parameter(torch.empty(1, 1, d_model))
         self.pos_emb = nn.Parameter(torch.empty(1, max_positions, d_model))
@@ -114,6 +116,10 @@ class TRIQ(IQAModel):
         self.drop = nn.Dropout(dropout)
         self.layers = nn.ModuleList(EncoderLayer(d_model, num_heads, mlp_dim, dropout) for _ in range(num_layers))
         self.head = nn.Sequential(nn.Linear(d_model, mlp_dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(mlp_dim, n_levels))
+
+    def target_layer(self) -> nn.Module:
+        """The backbone's last stage (C5): Grad-CAM's layer (ICIP 2023 Fig. 1)."""
+        return self.backbone.stages[-1]
 
     # ------------------------------------------------------------------ pieces reused by the masked sweep
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:

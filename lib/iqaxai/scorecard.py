@@ -1,0 +1,80 @@
+"""The reproduction scorecard: every published number of :mod:`iqaxai.paper_results` beside the value a run
+reproduced, the difference, and the table it was read from.
+
+It reads the tables the notebooks wrote (``tables/*.csv`` in each study's output folder), so it says what a
+run actually produced; a number whose table is missing is listed as not reproduced. On the demo world and in
+the dry run the reproduced column is not a reproduction at all, and the provenance line says so.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from iqaxai.models import TABLE_I_MODELS, display_name
+from iqaxai.paper_results import AVERAGED_MEASURE_ZEROING, HALF_MASKING, TABLE_II, TABLE_I_COLUMNS, table_i
+
+ICIP = "ICIP 2023"
+#: Table I columns of paper_results -> the columns notebook 03 writes.
+TABLE_I_READ = {"test_plcc": "test PLCC", "important_vs_pred": "important: predicted", "important_vs_mos": "important: MOS",
+                "trivial_vs_pred": "trivial: predicted", "trivial_vs_mos": "trivial: MOS"}
+COLUMNS = ["paper", "item", "dataset", "paper value", "reproduced", "difference", "read from"]
+
+
+def _read(folder: Path, name: str) -> tuple[pd.DataFrame | None, str]:
+    path = folder / "tables" / f"{name}.csv"
+    return (pd.read_csv(path) if path.exists() else None), str(path)
+
+
+def _row(item: str, dataset: str, paper: float, reproduced: float, where: str) -> dict:
+    return {"paper": ICIP, "item": item, "dataset": dataset, "paper value": float(paper), "reproduced": float(reproduced),
+            "difference": float(reproduced) - float(paper), "read from": where}
+
+
+def _lookup(table: pd.DataFrame | None, key_column: str, key: str, column: str) -> float:
+    if table is None or column not in table or key not in set(table[key_column]):
+        return float("nan")
+    return float(table.loc[table[key_column] == key, column].iloc[0])
+
+
+def dataset_rows(dataset: str, folder: Path, paper_dataset: str, halves_rule: str = "distribution_plcc") -> list[dict]:
+    """Table I and the half-masking comparison of one dataset's run."""
+    rows = []
+    zeroing, where = _read(folder, "03_table1_zeroing")
+    published = table_i(paper_dataset)
+    for name in TABLE_I_MODELS:
+        for key in TABLE_I_COLUMNS:
+            rows.append(_row(f"Table I, {display_name(name)}: {TABLE_I_READ[key]}", dataset, published.loc[name, key],
+                             _lookup(zeroing, "model", display_name(name), TABLE_I_READ[key]), where))
+    masking, where = _read(folder, "02_half_masking")
+    for rule in ("dataset_plcc", halves_rule):
+        for half, column in (("trivial masked", "PLCC, trivial masked"), ("important masked", "PLCC, important masked")):
+            rows.append(_row(f"Sec. 2, TRIQ PLCC with the {half.split()[0]} half masked (rule {rule})", dataset,
+                             HALF_MASKING[paper_dataset][half], _lookup(masking, "rule", rule, column), where))
+    return rows
+
+
+def pooled_rows(label: str, folder: Path) -> list[dict]:
+    """Table II (matching degree) and the averaged-measure zeroing, pooled over the run's datasets."""
+    rows = []
+    matching, where = _read(folder, "04_table2_matching")
+    for measure, values in TABLE_II.items():
+        for t, value in enumerate(values, 1):
+            rows.append(_row(f"Table II, {measure}: T={t} (%)", label, value, _lookup(matching, "measure", measure, f"T={t}"), where))
+    zeroing, where = _read(folder, "04_averaged_measure_zeroing")
+    for half, column in (("important zeroed", "important: predicted"), ("trivial zeroed", "trivial: predicted")):
+        rows.append(_row(f"Sec. 4.2, mean PLCC with the {half.split()[0]} half (averaged measure) zeroed", label,
+                         AVERAGED_MEASURE_ZEROING[half], _lookup(zeroing, "model", "mean", column), where))
+    return rows
+
+
+def scorecard(per_dataset: dict[str, tuple[Path, str]], pooled: tuple[str, Path]) -> pd.DataFrame:
+    """All published numbers beside the reproduced ones: ``per_dataset`` maps a dataset to (its output folder,
+    the dataset whose published numbers apply); ``pooled`` is (label, folder) of the pooled results."""
+    rows = [r for d, (folder, paper) in per_dataset.items() for r in dataset_rows(d, folder, paper)]
+    rows += pooled_rows(*pooled)
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    table["difference"] = table["difference"].where(np.isfinite(table["reproduced"]))
+    return table
