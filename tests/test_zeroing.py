@@ -97,3 +97,79 @@ def test_run_zeroing_is_cached_and_consistent(small_world, tmp_path, monkeypatch
     assert all(np.array_equal(out[k], again[k]) for k in out)
     with pytest.raises(ValueError, match="important halves must be"):
         run_zeroing(model, "region_mean", test, important[:3], {"weights": "none"})
+
+
+class NormalisesInternally(IQAModel):
+    """RegionMean that normalises inside its forward (like a pyiqa network) and never calls ``self.normalise``."""
+
+    def __init__(self):
+        super().__init__()
+        self.info = ModelInfo("normalises_internally")
+        self.forward_calls = 0
+
+    def forward(self, x):
+        from iqaxai.models.base import normalise
+
+        self.forward_calls += 1
+        return normalise(x, "imagenet")[:, 0, 32:64, 32:64].mean((-1, -2))
+
+
+class DeclaredUnsupported(RegionMean):
+    """A PyiqaModel-like model: declares ``zeroing_after_normalisation = False``; counts its forward passes."""
+
+    zeroing_after_normalisation = False
+
+    def __init__(self):
+        super().__init__()
+        self.info = ModelInfo("pyiqa:fakeiqa")
+        self.forward_calls = 0
+
+    def forward(self, x):
+        self.forward_calls += 1
+        return super().forward(x)
+
+
+def _block5(n):
+    blocks = np.zeros((n, 12), dtype=bool)
+    blocks[:, 5] = True
+    return blocks
+
+
+def test_model_that_never_calls_normalise_is_refused_after_its_forward():
+    from iqaxai.zeroing import ZeroingNotApplicable
+
+    model = NormalisesInternally().eval()
+    images = torch.rand(4, 3, 96, 128) * 0.2
+    original = predict_zeroed(model, images, None)  # unzeroed scores are fine
+    assert np.allclose(original, RegionMean()(images).numpy())
+    with pytest.raises(ZeroingNotApplicable, match="'normalises_internally'") as err:
+        predict_zeroed(model, images, _block5(4), batch_size=2)
+    assert "normalises its input internally" in str(err.value) and "pixel space" in str(err.value)
+    assert model.forward_calls == 2  # the original run, then the first batch of the zeroed run: it stopped there
+    assert "normalise" not in vars(model)  # the wrapper is removed even so
+    with pytest.raises(ZeroingNotApplicable, match="never called model.normalise"):
+        with zeroed_after_normalisation(model, pixel_keep_mask(_block5(4), (96, 128))):
+            model(images)
+
+
+def test_declared_unsupported_model_is_refused_before_any_forward(small_world, tmp_path, monkeypatch):
+    from iqaxai.data.demo import load_demo, planted_blocks
+    from iqaxai.models.pyiqa_adapter import PyiqaModel
+    from iqaxai.zeroing import ZeroingNotApplicable, run_zeroing
+
+    assert PyiqaModel.zeroing_after_normalisation is False and RegionMean.zeroing_after_normalisation is True
+    model = DeclaredUnsupported().eval()
+    images = torch.rand(4, 3, 96, 128) * 0.2
+    with pytest.raises(ZeroingNotApplicable, match="'pyiqa:fakeiqa'") as err:
+        predict_zeroed(model, images, _block5(4))
+    assert "normalises its input internally" in str(err.value)
+    with pytest.raises(ZeroingNotApplicable, match="'pyiqa:fakeiqa'"):
+        with zeroed_after_normalisation(model, pixel_keep_mask(_block5(4), (96, 128))):
+            pytest.fail("entered the block")
+    monkeypatch.setenv("IQAXAI_CACHE", str(tmp_path / "cache"))
+    test = load_demo(small_world[1]).head(4)
+    with pytest.raises(ZeroingNotApplicable, match="'pyiqa:fakeiqa'"):
+        run_zeroing(model, "fakeiqa", test, planted_blocks(test), {"weights": "none"}, progress=False)
+    assert model.forward_calls == 0
+    assert "normalise" not in vars(model)
+    assert not (tmp_path / "cache" / "results").exists()  # no results cache was even opened

@@ -3,6 +3,12 @@
 "The pixels are zeroed after an image has been preprocessed via e.g. normalization": every registry model
 normalises its own input in ``model.normalise``, so :func:`zeroed_after_normalisation` wraps that method to
 multiply its output by a keep-mask, and the rest of the model runs unchanged.
+
+A model that normalises its input somewhere else (e.g. a pyiqa metric, which normalises inside its own
+network) cannot be zeroed after normalisation this way: wrapping ``model.normalise`` would silently change
+nothing. Such models declare ``zeroing_after_normalisation = False`` and are refused up front; a model that
+does not declare it but never calls ``model.normalise`` during the forward pass is refused after that pass.
+Either way :class:`ZeroingNotApplicable` is raised, never a table of unzeroed scores.
 """
 
 from __future__ import annotations
@@ -28,12 +34,43 @@ def pixel_keep_mask(zeroed_blocks: np.ndarray, shape: tuple[int, int], grid: Gri
     return torch.from_numpy(keep)[:, None].float()
 
 
+class ZeroingNotApplicable(RuntimeError):
+    """A model whose normalised input cannot be zeroed: it does not normalise through ``model.normalise``."""
+
+
+_PIXEL_SPACE_HINT = ("Zeroing the pixels before the model (in [0, 1] pixel space) would run, but it is a different "
+                     "experiment from Table I (the model would see the normalised value of black, not zero).")
+
+
+def _model_name(model) -> str:
+    """The model's display name (``model.info.name``, else its class name)."""
+    info = getattr(model, "info", None)
+    return str(getattr(info, "name", None) or type(model).__name__)
+
+
+def check_zeroing_supported(model) -> None:
+    """Raise :class:`ZeroingNotApplicable` if ``model`` declares ``zeroing_after_normalisation = False``."""
+    if not getattr(model, "zeroing_after_normalisation", True):
+        raise ZeroingNotApplicable(
+            f"model {_model_name(model)!r} does not support zeroing after normalisation: it normalises its "
+            "input internally, not through model.normalise, so its normalised input cannot be zeroed. "
+            + _PIXEL_SPACE_HINT)
+
+
 @contextmanager
 def zeroed_after_normalisation(model, keep: torch.Tensor) -> Iterator[None]:
-    """Within the block, ``model`` zeroes its normalised input where ``keep`` [B, 1, H, W] is 0."""
+    """Within the block, ``model`` zeroes its normalised input where ``keep`` [B, 1, H, W] is 0.
+
+    Raises :class:`ZeroingNotApplicable` on entry for a model that declares it unsupported, and on leaving
+    the block if ``model.normalise`` was never called in it (the zeroing would have changed nothing).
+    """
+    check_zeroing_supported(model)
     original = model.normalise
+    calls = 0
 
     def normalise(x: torch.Tensor) -> torch.Tensor:
+        nonlocal calls
+        calls += 1
         if keep.shape[0] != x.shape[0] or keep.shape[-2:] != x.shape[-2:]:
             raise ValueError(f"keep-mask {tuple(keep.shape)} does not fit the batch {tuple(x.shape)}")
         return original(x) * keep.to(x.device, x.dtype)
@@ -43,6 +80,11 @@ def zeroed_after_normalisation(model, keep: torch.Tensor) -> Iterator[None]:
         yield
     finally:
         del model.normalise
+    if calls == 0:
+        raise ZeroingNotApplicable(
+            f"model {_model_name(model)!r} never called model.normalise during the forward pass: it normalises "
+            "its input internally, so zeroing after normalisation cannot be applied to it (nothing was zeroed). "
+            + _PIXEL_SPACE_HINT)
 
 
 @torch.no_grad()
@@ -52,6 +94,8 @@ def predict_zeroed(model, images: pd.DataFrame | torch.Tensor, zeroed_blocks: np
     (``None``: the original images)."""
     from iqaxai.data.images import load_batch
 
+    if zeroed_blocks is not None:
+        check_zeroing_supported(model)
     model.eval().to(device)
     n = len(images)
     out = []
@@ -86,6 +130,7 @@ def run_zeroing(model, name: str, test: pd.DataFrame, important: np.ndarray, cac
     zeroed, cached under ``cache_config`` (which must identify the model's weights and the halves' rule)."""
     from iqaxai.results import ResultsCache, config_key
 
+    check_zeroing_supported(model)
     important = np.asarray(important, dtype=bool)
     if important.shape != (len(test), grid[0] * grid[1]):
         raise ValueError(f"important halves must be [{len(test)}, {grid[0] * grid[1]}], got {important.shape}")

@@ -25,13 +25,11 @@ import pandas as pd
 from iqaxai.data.common import (
     DatasetError,
     check_scores,
-    finish_table,
+    full_reference_table,
     locate_dataset,
     read_score_csv,
     require_columns,
-    require_images,
 )
-from iqaxai.data.splits import seeded_split
 
 NAME = "CIDGD"
 KEY = "cidgd"
@@ -67,23 +65,10 @@ def load_cidgd(
 
     refs = raw["reference"].astype(str).str.strip().str.replace("\\", "/", regex=False).tolist()
     images = raw["distorted"].astype(str).str.strip().str.replace("\\", "/", regex=False).tolist()
-    paths = require_images(NAME, folder, images, what="distorted images")
-    ref_paths = require_images(NAME, folder, refs, what="reference images")
     score = raw["score"].astype(float).to_numpy()
     mos = (score - lo) / (hi - lo) * 100.0
     if lower_better:
         mos = 100.0 - mos
-    table = pd.DataFrame(
-        {
-            "image": images,
-            "path": paths,
-            "mos": mos,
-            "mos_original": score,
-            "sd": np.nan,
-            "sd_original": np.nan,
-            "ref": refs,
-            "ref_path": ref_paths,
-        }
+    return full_reference_table(
+        NAME, KEY, folder, images, mos, score, {"ref": refs, "ref_path": refs}, split_seed=split_seed, ratios=ratios
     )
-    table["split"] = seeded_split(n, ratios, split_seed, groups=np.asarray(refs))
-    return finish_table(KEY, table, extra=["ref", "ref_path"])

@@ -37,19 +37,16 @@ import re
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import pandas as pd
 
 from iqaxai.data.common import (
     DatasetError,
     check_scores,
-    finish_table,
+    full_reference_table,
     locate_dataset,
     read_score_csv,
-    require_images,
     rescale_to_100,
 )
-from iqaxai.data.splits import seeded_split
 
 NAME = "CID:IQ"
 FOLDER = "CIDIQ"
@@ -115,33 +112,19 @@ def _load_cidiq(distance_cm: int, root, split_seed: int, ratios: Sequence[float]
         if not (folder / parent).is_dir() and k in on_disk:
             rel = f"Images/Reproduction/{on_disk[k]}/{f}"
         resolved.append(rel)
-    paths = require_images(NAME, folder, resolved, what="distorted images", case_insensitive=True)
-    ref_paths = require_images(
-        NAME, folder, [f"Images/Original/{r}.bmp" for r in refs], what="reference images", case_insensitive=True
-    )
     score = raw["score"].astype(float).to_numpy()
     lo, hi = MOS_RANGE
-    table = pd.DataFrame(
-        {
-            "image": [Path(p).relative_to(folder).as_posix() for p in paths],
-            "path": paths,
-            "mos": rescale_to_100(score, lo, hi),
-            "mos_original": score,
-            "sd": np.nan,
-            "sd_original": np.nan,
-            "ref": refs,
-            "ref_path": ref_paths,
-            "distortion": kinds,
-            "distortion_name": [DISTORTIONS.get(int(k), f"d{k}") for k in kinds],
-            "level": levels,
-            "distance_cm": distance_cm,
-        }
-    )
-    table["split"] = seeded_split(len(table), ratios, split_seed, groups=np.asarray(refs))
-    return finish_table(
-        f"cidiq{distance_cm}",
-        table,
-        extra=["ref", "ref_path", "distortion", "distortion_name", "level", "distance_cm"],
+    groups = {
+        "ref": refs,
+        "ref_path": [f"Images/Original/{r}.bmp" for r in refs],
+        "distortion": kinds,
+        "distortion_name": [DISTORTIONS.get(int(k), f"d{k}") for k in kinds],
+        "level": levels,
+        "distance_cm": distance_cm,
+    }
+    return full_reference_table(
+        NAME, f"cidiq{distance_cm}", folder, resolved, rescale_to_100(score, lo, hi), score, groups,
+        split_seed=split_seed, ratios=ratios, case_insensitive=True,
     )
 
 

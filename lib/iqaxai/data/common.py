@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from iqaxai.data.splits import seeded_split
 from iqaxai.paths import data_root
 
 #: Columns every loader returns, in this order (extra group keys follow them).
@@ -157,3 +158,47 @@ def require_images(
             section,
         )
     return out
+
+
+def full_reference_table(
+    dataset: str,
+    key: str,
+    folder: Path,
+    images: Sequence[str],
+    mos: np.ndarray,
+    mos_original: np.ndarray,
+    groups: Mapping[str, Any],
+    *,
+    sd: np.ndarray | float = np.nan,
+    sd_original: np.ndarray | float = np.nan,
+    image_columns: Mapping[str, str] | None = None,
+    split_by: str = "ref",
+    split_seed: int = 0,
+    ratios: Sequence[float] = (0.7, 0.1, 0.2),
+    what: str = "distorted images",
+    case_insensitive: bool = False,
+) -> pd.DataFrame:
+    """Table of a full-reference dataset's distorted ``images`` with their checked reference paths, split by ``split_by``."""
+    # ``groups``: the extra columns in output order. Those named in ``image_columns`` (column -> what they
+    # are, default ``{"ref_path": "reference images"}``) hold paths relative to ``folder``: like ``images``
+    # they are checked (in that order, distorted images first) and become absolute paths. With
+    # ``case_insensitive`` the ``image`` column is the name found on disk, else ``images`` as given.
+    image_columns = {"ref_path": "reference images"} if image_columns is None else image_columns
+    paths = require_images(dataset, folder, images, what=what, case_insensitive=case_insensitive)
+    checked = {
+        column: require_images(dataset, folder, groups[column], what=kind, case_insensitive=case_insensitive)
+        for column, kind in image_columns.items()
+    }
+    table = pd.DataFrame(
+        {
+            "image": [Path(p).relative_to(folder).as_posix() for p in paths] if case_insensitive else images,
+            "path": paths,
+            "mos": mos,
+            "mos_original": mos_original,
+            "sd": sd,
+            "sd_original": sd_original,
+            **{column: checked.get(column, values) for column, values in groups.items()},
+        }
+    )
+    table["split"] = seeded_split(len(table), ratios, split_seed, groups=np.asarray(groups[split_by]))
+    return finish_table(key, table, extra=list(groups))

@@ -28,12 +28,10 @@ import pandas as pd
 from iqaxai.data.common import (
     DatasetError,
     check_scores,
-    finish_table,
+    full_reference_table,
     locate_dataset,
-    require_images,
     rescale_to_100,
 )
-from iqaxai.data.splits import seeded_split
 
 NAME = "CSIQ"
 KEY = "csiq"
@@ -115,26 +113,16 @@ def load_csiq(
     for ref, t, lev in zip(refs, types, levels):
         sub, token = DST_TYPES[t]
         images.append(f"dst_imgs/{sub}/{ref}.{token}.{lev}.png")
-    paths = require_images(NAME, folder, images, what="distorted images", case_insensitive=True)
-    ref_paths = require_images(
-        NAME, folder, [f"src_imgs/{r}.png" for r in refs], what="reference images", case_insensitive=True
-    )
     dmos = pd.to_numeric(data["dmos"]).astype(float).to_numpy()
     dmos_std = pd.to_numeric(data["dmos_std"]).astype(float).to_numpy()
-    table = pd.DataFrame(
-        {
-            "image": [Path(p).relative_to(folder).as_posix() for p in paths],
-            "path": paths,
-            "mos": rescale_to_100(dmos, 0.0, 1.0, lower_better=True),
-            "mos_original": dmos,
-            "sd": 100.0 * dmos_std,
-            "sd_original": dmos_std,
-            "ref": refs,
-            "ref_path": ref_paths,
-            "distortion": [DST_TYPES[t][0] for t in types],
-            "level": levels,
-        }
+    groups = {
+        "ref": refs,
+        "ref_path": [f"src_imgs/{r}.png" for r in refs],
+        "distortion": [DST_TYPES[t][0] for t in types],
+        "level": levels,
+    }
+    return full_reference_table(
+        NAME, KEY, folder, images, rescale_to_100(dmos, 0.0, 1.0, lower_better=True), dmos, groups,
+        sd=100.0 * dmos_std, sd_original=dmos_std, split_seed=split_seed, ratios=ratios, case_insensitive=True,
     )
-    table["split"] = seeded_split(len(table), ratios, split_seed, groups=np.asarray(refs))
-    return finish_table(KEY, table, extra=["ref", "ref_path", "distortion", "level"])
 

@@ -19,19 +19,16 @@ import os
 import re
 from typing import Sequence
 
-import numpy as np
 import pandas as pd
 
 from iqaxai.data.common import (
     DatasetError,
     check_scores,
-    finish_table,
+    full_reference_table,
     locate_dataset,
     read_score_csv,
-    require_images,
     rescale_to_100,
 )
-from iqaxai.data.splits import seeded_split
 
 NAME = "KADID-10k"
 KEY = "kadid10k"
@@ -60,26 +57,16 @@ def load_kadid10k(
         bad = list(dist[parsed.isna().any(axis=1)][:5])
         raise DatasetError(NAME, path, f"dist_img names should look like 'I01_01_01.png', got {bad}")
 
-    images = [f"images/{n}" for n in dist]
-    paths = require_images(NAME, folder, images, what="distorted images")
-    ref_paths = require_images(NAME, folder, [f"images/{r}" for r in ref_img], what="reference images")
     mos_orig = raw["dmos"].astype(float).to_numpy()
     sd_orig = raw["var"].astype(float).to_numpy()  # an SD despite the column name
     lo, hi = MOS_RANGE
-    refs = ref_img.str.replace(r"\.png$", "", regex=True, case=False).to_numpy()
-    table = pd.DataFrame(
-        {
-            "image": images,
-            "path": paths,
-            "mos": rescale_to_100(mos_orig, lo, hi),
-            "mos_original": mos_orig,
-            "sd": sd_orig * 100.0 / (hi - lo),
-            "sd_original": sd_orig,
-            "ref": refs,
-            "ref_path": ref_paths,
-            "distortion": parsed[1].astype(int).to_numpy(),
-            "level": parsed[2].astype(int).to_numpy(),
-        }
+    groups = {
+        "ref": ref_img.str.replace(r"\.png$", "", regex=True, case=False).to_numpy(),
+        "ref_path": [f"images/{r}" for r in ref_img],
+        "distortion": parsed[1].astype(int).to_numpy(),
+        "level": parsed[2].astype(int).to_numpy(),
+    }
+    return full_reference_table(
+        NAME, KEY, folder, [f"images/{n}" for n in dist], rescale_to_100(mos_orig, lo, hi), mos_orig, groups,
+        sd=sd_orig * 100.0 / (hi - lo), sd_original=sd_orig, split_seed=split_seed, ratios=ratios,
     )
-    table["split"] = seeded_split(len(table), ratios, split_seed, groups=np.asarray(refs))
-    return finish_table(KEY, table, extra=["ref", "ref_path", "distortion", "level"])

@@ -31,12 +31,10 @@ import pandas as pd
 from iqaxai.data.common import (
     DatasetError,
     check_scores,
-    finish_table,
+    full_reference_table,
     locate_dataset,
     read_score_csv,
-    require_images,
 )
-from iqaxai.data.splits import seeded_split
 
 NAME = "SACID"
 KEY = "sacid"
@@ -76,24 +74,16 @@ def load_sacid(
             NAME, path, f"test_case should look like 'h264v@targetbbp100=16_preset=p132', got {bad}"
         )
     images = [f"compressed/{s}/{c}.jpg" for s, c in zip(seqs, cases)]
-    paths = require_images(NAME, folder, images, what="compressed images")
-    ref_paths = require_images(NAME, folder, [f"reference/{s}.png" for s in seqs], what="reference images")
-    sal_paths = require_images(NAME, folder, [f"saliency/{s}.png" for s in seqs], what="saliency maps")
     score = raw["subjective_score"].astype(float).to_numpy()
-    table = pd.DataFrame(
-        {
-            "image": images,
-            "path": paths,
-            "mos": per_sequence_minmax(score, seqs),
-            "mos_original": score,
-            "sd": np.nan,
-            "sd_original": np.nan,
-            "sequence": seqs.to_numpy(),
-            "preset": parsed[1].to_numpy(),
-            "bitrate": parsed[0].astype(int).to_numpy() / 100.0,
-            "ref_path": ref_paths,
-            "saliency_path": sal_paths,
-        }
+    groups = {
+        "sequence": seqs.to_numpy(),
+        "preset": parsed[1].to_numpy(),
+        "bitrate": parsed[0].astype(int).to_numpy() / 100.0,
+        "ref_path": [f"reference/{s}.png" for s in seqs],
+        "saliency_path": [f"saliency/{s}.png" for s in seqs],
+    }
+    return full_reference_table(
+        NAME, KEY, folder, images, per_sequence_minmax(score, seqs), score, groups,
+        image_columns={"ref_path": "reference images", "saliency_path": "saliency maps"},
+        split_by="sequence", split_seed=split_seed, ratios=ratios, what="compressed images",
     )
-    table["split"] = seeded_split(len(table), ratios, split_seed, groups=seqs.to_numpy())
-    return finish_table(KEY, table, extra=["sequence", "preset", "bitrate", "ref_path", "saliency_path"])

@@ -22,19 +22,16 @@ import re
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import pandas as pd
 
 from iqaxai.data.common import (
     DatasetError,
     check_scores,
-    finish_table,
+    full_reference_table,
     locate_dataset,
     require_file,
-    require_images,
     rescale_to_100,
 )
-from iqaxai.data.splits import seeded_split
 
 NAME = "TID2013"
 KEY = "tid2013"
@@ -77,31 +74,18 @@ def load_tid2013(
     if parsed.isna().any(axis=None):
         bad = list(raw["name"][parsed.isna().any(axis=1)][:5])
         raise DatasetError(NAME, mos_path, f"file names should look like 'i01_01_1.bmp', got {bad}")
-    ref_num = parsed[0].astype(int)
-    refs = [f"I{n:02d}" for n in ref_num]
-
-    dist_paths = require_images(
-        NAME, folder, [f"distorted_images/{n}" for n in raw["name"]], what="distorted images", case_insensitive=True
-    )
-    ref_paths = require_images(
-        NAME, folder, [f"reference_images/{r}.bmp" for r in refs], what="reference images", case_insensitive=True
-    )
+    refs = [f"I{n:02d}" for n in parsed[0].astype(int)]
     mos_orig = raw["mos"].astype(float).to_numpy()
     sd_orig = std.astype(float).to_numpy()
     lo, hi = MOS_RANGE
-    table = pd.DataFrame(
-        {
-            "image": [str(Path(p).relative_to(folder).as_posix()) for p in dist_paths],
-            "path": dist_paths,
-            "mos": rescale_to_100(mos_orig, lo, hi),
-            "mos_original": mos_orig,
-            "sd": sd_orig * 100.0 / (hi - lo),
-            "sd_original": sd_orig,
-            "ref": refs,
-            "ref_path": ref_paths,
-            "distortion": parsed[1].astype(int).to_numpy(),
-            "level": parsed[2].astype(int).to_numpy(),
-        }
+    groups = {
+        "ref": refs,
+        "ref_path": [f"reference_images/{r}.bmp" for r in refs],
+        "distortion": parsed[1].astype(int).to_numpy(),
+        "level": parsed[2].astype(int).to_numpy(),
+    }
+    return full_reference_table(
+        NAME, KEY, folder, [f"distorted_images/{n}" for n in raw["name"]], rescale_to_100(mos_orig, lo, hi), mos_orig,
+        groups, sd=sd_orig * 100.0 / (hi - lo), sd_original=sd_orig, split_seed=split_seed, ratios=ratios,
+        case_insensitive=True,
     )
-    table["split"] = seeded_split(len(table), ratios, split_seed, groups=np.asarray(refs))
-    return finish_table(KEY, table, extra=["ref", "ref_path", "distortion", "level"])
