@@ -145,7 +145,10 @@ def test_train_or_load_caches_by_configuration(brightness_world, tmp_path, monke
 
 def test_presets_and_bad_inputs():
     assert train_config("triq", "paper").lr == 5e-5 and train_config("triq", "paper").image_size == (768, 1024)
-    assert train_config("cnniqa", "smoke").lr == train_config("anything", "smoke").lr
+    assert train_config("cnniqa", "smoke").lr == 1e-3 and train_config("triq", "smoke").lr == 5e-4
+    assert train_config("koncept512", "paper").image_size == (384, 512)
+    with pytest.raises(KeyError, match="registered"):
+        train_config("anything", "smoke")
     with pytest.raises(ValueError, match="profile must be"):
         train_config("triq", "fast")
     with pytest.raises(ValueError, match="at least 3 validation"):

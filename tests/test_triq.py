@@ -92,7 +92,9 @@ def test_pooling_rule_token_count_and_errors():
     assert model.feature_map(torch.rand(1, 3, 512, 512)).shape[-2:] == (8, 8)
     assert model.feature_map(torch.rand(1, 3, 384, 512)).shape[-2:] == (12, 16)
     with pytest.raises(ValueError, match="max_positions >= 769"):
-        _model(pool=False).embed(torch.zeros(1, 32, 24, 32))
+        _model(pool=False, max_positions=193).embed(torch.zeros(1, 32, 24, 32))
+    assert _model(pool=False).max_positions == 769 and _model().max_positions == 193  # the default follows pool
+    assert _model(pool=False).embed(torch.zeros(1, 32, 24, 32)).shape == (1, 769, 32)
     with pytest.raises(ValueError, match="smaller than the grid"):
         model(torch.rand(1, 3, 64, 256), torch.zeros(12, dtype=torch.bool))
     with pytest.raises(ValueError, match="expected 48 .* or 12"):
@@ -107,5 +109,5 @@ def test_distribution_output_and_registry_presets():
     assert model.info.output == "distribution" and model.info.normalisation == "minus_one_one"
     assert distribution_to_score(torch.tensor([[0.0, 0, 1, 0, 0], [0, 0, 0, 0, 1.0]])).tolist() == [50.0, 100.0]
     paper = create_model("triq", profile="paper", pretrained=False)
-    assert paper.proj.in_channels == 2048 and paper.pos_emb.shape == (1, 193, 32)
+    assert paper.proj.in_channels == 2048 and paper.pos_emb.shape == (1, 769, 32)  # the unpooled 24x32 map (ICIP 2023)
     assert len(paper.layers) == 2 and paper.layers[0].attn.num_heads == 8

@@ -163,6 +163,8 @@ def summary(outcomes: list[Outcome]) -> str:
     lines = [f"{'notebook':<{width}}  {'status':<8}  {'seconds':>8}"]
     lines += [f"{o.name:<{width}}  {o.status:<8}  {o.seconds:>8.1f}" + (f"  {o.detail}" if o.detail else "") for o in outcomes]
     lines.append(f"{'total':<{width}}  {'':<8}  {sum(o.seconds for o in outcomes):>8.1f}")
+    count = {status: sum(o.status == status for o in outcomes) for status in ("ok", "failed", "skipped")}
+    lines.append(f"notebooks: {count['ok']} passed, {count['failed']} failed" + (f", {count['skipped']} skipped" if count["skipped"] else ""))
     return "\n".join(lines)
 
 
