@@ -85,3 +85,57 @@ def test_device_selection_is_explicit_about_a_missing_gpu():
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="no CUDA GPU is available"):
             resolve_device("cuda")
+
+
+def _declaring(path, parameters: str) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(parameters, metadata={"tags": ["parameters"]})]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+def test_plan_runs_per_dataset_notebooks_once_per_dataset_and_pooled_ones_once(tmp_path):
+    _declaring(tmp_path / "01_a.ipynb", "profile = 'smoke'\ndataset = 'koniq10k'\nweights = 'pretrained'")
+    _declaring(tmp_path / "04_b.ipynb", "profile = 'smoke'\ndatasets = ['koniq10k']")
+    _declaring(tmp_path / "00_c.ipynb", "profile = 'smoke'")
+    books = runner.find_notebooks(tmp_path)
+    jobs = runner.plan(books, "paper", ["koniq10k", "spaq"], {"profile": "paper", "weights": "random", "device": "cpu"},
+                       tmp_path / "profiles")
+    assert [(j.output, j.params.get("dataset"), j.params.get("datasets")) for j in jobs] == [
+        ("00_c.ipynb", None, None), ("01_a@koniq10k.ipynb", "koniq10k", None), ("01_a@spaq.ipynb", "spaq", None),
+        ("04_b.ipynb", None, ["koniq10k", "spaq"])]
+    assert jobs[0].params == {"profile": "paper"}  # only what a notebook declares
+    assert jobs[1].params["weights"] == "random"
+    smoke = runner.plan(books, "smoke", [], {"profile": "smoke"}, tmp_path / "profiles")
+    assert [j.output for j in smoke] == ["00_c.ipynb", "01_a.ipynb", "04_b.ipynb"]
+
+
+def test_dry_run_overlay_and_random_weights_need_the_switch(tmp_path):
+    (tmp_path / "paper.yaml").write_text("common:\n  epochs: 30\nnotebooks:\n  01_a:\n    n: 5\n")
+    (tmp_path / "paper-dry-run.yaml").write_text("common:\n  epochs: 1\n")
+    assert runner.profile_parameters("paper", "01_a", tmp_path) == {"epochs": 30, "n": 5}
+    assert runner.profile_parameters("paper", "01_a", tmp_path, dry_run=True) == {"epochs": 1, "n": 5}
+    with pytest.raises(SystemExit):
+        runner.main(["--profile", "paper", "--weights", "random"])
+
+
+def test_study_outputs_never_collide_and_say_what_they_are(tmp_path, monkeypatch):
+    from iqaxai.experiment import Study, pooled_outputs, studies
+
+    monkeypatch.setenv("IQAXAI_OUT", str(tmp_path))
+    smoke = Study("smoke")
+    koniq, spaq = Study("paper", "KonIQ-10k"), Study("paper", "spaq")
+    dry = Study("paper", "koniq10k", weights="random")
+    assert smoke.outputs.folder == tmp_path and smoke.source == "demo" and smoke.is_demo
+    assert koniq.outputs.folder == tmp_path / "results" / "paper" / "koniq10k" and koniq.source == "real"
+    assert spaq.outputs.folder == tmp_path / "results" / "paper" / "spaq"
+    assert dry.outputs.folder == tmp_path / "results" / "paper-dry-run" / "koniq10k" and "DRY RUN" in dry.provenance
+    assert pooled_outputs([koniq, spaq]).folder == tmp_path / "results" / "paper" / "koniq10k+spaq"
+    with pytest.raises(ValueError, match="cannot pool"):
+        pooled_outputs([koniq, dry])
+    assert len(studies("smoke", ["koniq10k", "spaq"])) == 1 and len(studies("paper", ["koniq10k", "spaq"])) == 2
+    assert (koniq.paper_dataset, spaq.paper_dataset, smoke.paper_dataset) == ("koniq10k", "spaq", "koniq10k")
+    with pytest.raises(ValueError, match="weights must be"):
+        Study("paper", weights="imagenet")
+    with pytest.raises(KeyError, match="unknown dataset"):
+        Study("paper", "koniq20k")

@@ -181,9 +181,11 @@ class Study:
 
     def model(self, name: str) -> TrainedModel:
         """A registered model trained on this study's train/val split (loaded from the cache when trained before)."""
-        key = get_spec(name).name
+        spec = get_spec(name)
+        key = spec.name
         if key not in self._trained:
-            overrides = {"pretrained": False} if self.weights == "random" and not self.is_demo else {}
+            random = self.weights == "random" and "pretrained" in spec.presets[self.profile]
+            overrides = {"pretrained": False} if random else {}
             config = train_config(key, self.profile, seed=self.seed, **({"epochs": self.epochs} if self.epochs else {}))
             model, result = train_or_load(key, self.profile, self.table, model_kwargs=overrides, config=config,
                                           device=self.device)
