@@ -30,8 +30,9 @@ def provenance(source: str) -> str:
 
 
 def output_base() -> Path:
-    """The folder that holds ``tables/``, ``figures/`` and ``results/``: ``$IQAXAI_OUT``, else the repository."""
-    return Path(os.environ.get("IQAXAI_OUT") or repo_root())
+    """The folder that holds ``tables/``, ``figures/`` and ``results/``: ``$IQAXAI_OUT`` (relative to the
+    repository when relative, so notebooks running in ``notebooks/`` agree), else the repository."""
+    return repo_root() / os.environ.get("IQAXAI_OUT", "")
 
 
 def output_folder(profile: str, datasets: list[str] | tuple[str, ...] = (), source: str = "real") -> Path:
