@@ -36,3 +36,77 @@ def test_bad_images_raise_clear_errors(tmp_path):
     with pytest.raises(ImageReadError, match="2x2 pixels, smaller than the required 3x4"):
         Image.fromarray(np.zeros((2, 2, 3), np.uint8)).save(tmp_path / "tiny.png")
         load_image(tmp_path / "tiny.png", min_size=(3, 4))
+
+
+# --------------------------------------------------------------------------- resizing keeps the aspect ratio
+
+def _marked(height: int, width: int) -> np.ndarray:
+    """A grey image with a red 80x80 marker in its top-left corner."""
+    arr = np.full((height, width, 3), 128, np.uint8)
+    arr[:80, :80] = (255, 0, 0)
+    return arr
+
+
+def _red(img: np.ndarray) -> np.ndarray:
+    return (img[..., 0] > 0.8) & (img[..., 1] < 0.2)
+
+
+def test_landscape_and_portrait_are_brought_to_the_target_without_squashing(tmp_path):
+    Image.fromarray(_marked(1200, 1600)).save(tmp_path / "landscape.png")
+    Image.fromarray(_marked(1600, 1200)).save(tmp_path / "portrait.png")
+    land = load_image(tmp_path / "landscape.png", size=(768, 1024))
+    port = load_image(tmp_path / "portrait.png", size=(768, 1024))
+    assert land.shape == port.shape == (768, 1024, 3)
+    # landscape 4:3: plain resize, the marker stays top-left and scales by 0.64 (80 -> 51 pixels)
+    ys, xs = np.nonzero(_red(land))
+    assert ys.min() == 0 and xs.min() == 0 and abs(ys.max() + 1 - 51.2) <= 1.5 and abs(xs.max() + 1 - 51.2) <= 1.5
+    # portrait: turned 90 degrees counter-clockwise, so the top-left marker lands bottom-left, still square
+    ys, xs = np.nonzero(_red(port))
+    assert ys.max() == 767 and xs.min() == 0
+    assert abs((ys.max() - ys.min()) - (xs.max() - xs.min())) <= 1
+    assert not _red(port[:384]).any()
+
+
+def test_wide_image_is_centre_cropped_not_squashed(tmp_path):
+    # 16:9 with a centred disc of radius 300: scaled by 768/900 (shorter side), then 1365 -> 1024 cropped
+    h, w, r = 900, 1600, 300
+    yy, xx = np.mgrid[0:h, 0:w]
+    arr = np.full((h, w, 3), 255, np.uint8)
+    arr[(yy - (h - 1) / 2) ** 2 + (xx - (w - 1) / 2) ** 2 <= r**2] = 0
+    Image.fromarray(arr).save(tmp_path / "wide.png")
+    img = load_image(tmp_path / "wide.png", size=(768, 1024))
+    assert img.shape == (768, 1024, 3)
+    ys, xs = np.nonzero(img[..., 0] < 0.5)
+    height, width = ys.max() - ys.min() + 1, xs.max() - xs.min() + 1
+    assert abs(height - width) <= 2  # a circle, not an ellipse (squashing would give 512 x 384)
+    assert abs(height - 2 * r * 768 / 900) <= 2
+    assert abs((ys.min() + ys.max()) / 2 - 383.5) <= 1 and abs((xs.min() + xs.max()) / 2 - 511.5) <= 1
+    # a tall image to a landscape target is turned, not cropped to a sliver: the disc keeps its size
+    Image.fromarray(np.ascontiguousarray(arr.transpose(1, 0, 2))).save(tmp_path / "tall.png")
+    tall = load_image(tmp_path / "tall.png", size=(768, 1024))
+    ys, xs = np.nonzero(tall[..., 0] < 0.5)
+    assert abs((ys.max() - ys.min()) - (xs.max() - xs.min())) <= 2 and abs(ys.max() - ys.min() + 1 - 512) <= 2
+
+
+def test_four_by_three_is_exactly_pil_bicubic(tmp_path):
+    rng = np.random.default_rng(0)
+    arr = rng.integers(0, 256, (768, 1024, 3), dtype=np.uint8)
+    Image.fromarray(arr).save(tmp_path / "koniq.png")
+    for size in ((384, 512), (768, 1024), (96, 128)):
+        expected = np.asarray(Image.fromarray(arr).resize((size[1], size[0]), Image.BICUBIC), dtype=np.float32) / 255.0
+        assert np.array_equal(load_image(tmp_path / "koniq.png", size=size), expected)
+    assert np.array_equal(load_image(tmp_path / "koniq.png", size=(768, 1024)), arr.astype(np.float32) / 255.0)
+    # within 1 % of the aspect: still a plain resize (1020x768 is 0.4 % wider than 4:3)
+    Image.fromarray(arr[:, :1020]).save(tmp_path / "near.png")
+    expected = np.asarray(Image.fromarray(arr[:, :1020]).resize((512, 384), Image.BICUBIC), dtype=np.float32) / 255.0
+    assert np.array_equal(load_image(tmp_path / "near.png", size=(384, 512)), expected)
+
+
+def test_load_batch_mixes_orientations(tmp_path):
+    from iqaxai.data.images import load_batch
+
+    Image.fromarray(_marked(1200, 1600)).save(tmp_path / "a.jpg")
+    Image.fromarray(_marked(1600, 1200)).save(tmp_path / "b.jpg")
+    Image.fromarray(_marked(900, 1600)).save(tmp_path / "c.jpg")
+    batch = load_batch([str(tmp_path / n) for n in ("a.jpg", "b.jpg", "c.jpg")], (384, 512))
+    assert tuple(batch.shape) == (3, 3, 384, 512)

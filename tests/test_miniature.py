@@ -1,0 +1,136 @@
+"""Paper-shaped miniatures: official layouts and paper image sizes, read by the real loaders."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from iqaxai.data import clive, kadid, koniq, load_dataset, spaq, tid2013
+from iqaxai.data.miniature import DATASETS, MANIFEST, main, write_miniatures
+
+#: dataset -> (rows the loader returns for n_images=24, file format, paper sizes (width, height) on disk)
+EXPECTED = {
+    "koniq10k": (26, "JPEG", {(1024, 768)}),
+    "spaq": (26, "JPEG", {(1600, 1200), (1200, 1600), (1600, 900), (900, 1600)}),
+    "clive": (26, "BMP", {(500, 500)}),
+    "tid2013": (24, "BMP", {(512, 384)}),
+    "kadid10k": (24, "PNG", {(512, 384)}),
+}
+LOADERS = {"koniq10k": koniq.load_koniq10k, "spaq": spaq.load_spaq, "clive": clive.load_clive,
+           "tid2013": tid2013.load_tid2013, "kadid10k": kadid.load_kadid10k}
+SCORE_FILES = [
+    "koniq10k/koniq10k_scores_and_distributions.csv",
+    "koniq10k/koniq10k_distributions_sets.csv",
+    "SPAQ/Annotations/MOS and Image attribute scores.xlsx",
+    "ChallengeDB_release/Data/AllImages_release.mat",
+    "ChallengeDB_release/Data/AllMOS_release.mat",
+    "ChallengeDB_release/Data/AllStdDev_release.mat",
+    "tid2013/mos_with_names.txt",
+    "tid2013/mos_std.txt",
+    "kadid10k/dmos.csv",
+    MANIFEST,
+]
+
+
+@pytest.fixture(scope="module")
+def miniatures(tmp_path_factory):
+    root = tmp_path_factory.mktemp("miniatures") / "data"
+    return write_miniatures(root, n_images=24, seed=0)
+
+
+def _load_as_experiment(name: str, root, seed: int = 0):
+    """``load_dataset`` as the paper profile calls it (stratified split) where the loader has a split mode."""
+    loader = LOADERS[name]
+    if "split" in inspect.signature(loader).parameters:
+        return load_dataset(name, root=root, split="stratified", split_seed=seed)
+    return load_dataset(name, root=root, split_seed=seed)
+
+
+def _sizes(paths) -> tuple[set, set]:
+    sizes, formats = set(), set()
+    for p in paths:
+        with Image.open(p) as im:
+            sizes.add(im.size)
+            formats.add(im.format)
+    return sizes, formats
+
+
+@pytest.mark.parametrize("name", DATASETS)
+def test_miniature_loads_through_the_real_loader(miniatures, name):
+    rows, fmt, paper_sizes = EXPECTED[name]
+    table = _load_as_experiment(name, miniatures)
+    assert len(table) == rows
+    assert np.isfinite(table["mos"]).all() and table["mos"].between(0, 100).all()
+    assert table["mos"].std() > 5  # the demo rule spreads quality, not a constant
+    counts = table["split"].value_counts()
+    assert counts.get("train", 0) > 0 and counts.get("val", 0) >= 3 and counts.get("test", 0) > 0
+    sizes, formats = _sizes(table["path"])
+    assert formats == {fmt}
+    assert sizes <= paper_sizes and (sizes == paper_sizes if name != "spaq" else len(sizes) >= 3)
+    if "ref_path" in table:
+        ref_sizes, ref_formats = _sizes(table["ref_path"].unique())
+        assert ref_sizes == paper_sizes and ref_formats == {fmt}
+    if name != "spaq":
+        assert np.isfinite(table["sd"]).all() and (table["sd"] > 0).all()
+
+
+def test_spaq_mixes_orientations_and_aspects(miniatures):
+    table = load_dataset("spaq", root=miniatures)
+    sizes = [Image.open(p).size for p in table["path"]]
+    landscape = [s for s in sizes if s[0] > s[1]]
+    portrait = [s for s in sizes if s[1] > s[0]]
+    assert len(landscape) >= 10 and len(portrait) >= 3
+    assert (1600, 900) in sizes  # one 16:9
+    assert {"brightness", "colorfulness", "contrast", "noisiness", "sharpness"} <= set(table.columns)
+    assert table[["brightness", "colorfulness", "contrast", "noisiness", "sharpness"]].stack().between(0, 100).all()
+
+
+def test_koniq_resolutions_scales_and_official_split(miniatures):
+    default = load_dataset("koniq10k", root=miniatures)
+    explicit = load_dataset("koniq10k", root=miniatures, resolution="1024x768")
+    assert list(default["path"]) == list(explicit["path"]) and (default["resolution"] == "1024x768").all()
+    # counts c1..c5 sum to c_total; MOS_zscore follows KonIQ-10k's 1-5 -> 0-100 relation
+    dist = default[["c1", "c2", "c3", "c4", "c5"]].to_numpy()
+    assert np.array_equal(dist.sum(axis=1), default["c_total"].to_numpy()) and (dist == np.round(dist)).all()
+    mean = dist @ np.arange(1, 6) / dist.sum(axis=1)
+    assert np.allclose(default["mos_1to5"], mean) and np.allclose(default["mos"], 27.82 * mean - 29.23)
+    official = load_dataset("koniq10k", root=miniatures, split="official")["split"].value_counts()
+    assert official["val"] >= 3 and official["train"] > official["test"] > 0
+
+
+def test_full_reference_distortion_ids(miniatures):
+    kadid = load_dataset("kadid10k", root=miniatures)
+    per_id = kadid["distortion"].value_counts()
+    assert set(per_id.index) == {1, 4, 5, 6, 7, 10, 11, 25} and (per_id == 3).all()
+    assert per_id[[1, 11]].sum() == 6 and per_id[[4, 5, 6, 7]].sum() == 12  # notebook 07's paper groups
+    assert kadid["level"].between(1, 5).all() and kadid["ref"].nunique() == 8
+    assert kadid.groupby("ref")["distortion"].nunique().eq(3).all()
+    tid = load_dataset("tid2013", root=miniatures)
+    assert set(tid["distortion"]) == {1, 8, 10, 17, 18} and tid["ref"].nunique() == 8
+    assert tid["sd_original"].between(0, 0.3).all() and tid["mos_original"].between(0, 9).all()
+    clive_names = sorted(p.name for p in (miniatures / "ChallengeDB_release" / "Images" / "trainingImages").iterdir())
+    assert clive_names == [f"t{i}.bmp" for i in range(1, 8)]
+
+
+def test_same_seed_gives_identical_score_files(miniatures, tmp_path):
+    again = write_miniatures(tmp_path / "again", n_images=24, seed=0)
+    for rel in SCORE_FILES:
+        assert (again / rel).read_bytes() == (miniatures / rel).read_bytes(), rel
+    first = sorted((miniatures / "koniq10k" / "1024x768").iterdir())[0]
+    assert (again / "koniq10k" / "1024x768" / first.name).read_bytes() == first.read_bytes()
+    other = write_miniatures(tmp_path / "other", datasets=["kadid10k"], n_images=24, seed=1)
+    assert (other / "kadid10k" / "dmos.csv").read_bytes() != (miniatures / "kadid10k" / "dmos.csv").read_bytes()
+
+
+def test_never_replaces_a_folder_it_did_not_write(tmp_path, capsys):
+    (tmp_path / "real" / "tid2013").mkdir(parents=True)
+    with pytest.raises(FileExistsError, match="not written by write_miniatures"):
+        write_miniatures(tmp_path / "real", datasets=["tid2013"])
+    # the command line writes, and may rewrite, its own folders
+    for _ in range(2):
+        main(["--root", str(tmp_path / "cli"), "--datasets", "tid2013", "--n-images", "1", "--quiet"])
+    assert "not data" in capsys.readouterr().out
+    assert len(load_dataset("tid2013", root=tmp_path / "cli")) == 18  # raised to 6 references, one in validation
