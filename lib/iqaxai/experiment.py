@@ -32,6 +32,8 @@ from iqaxai.report import output_folder, provenance, save_figure, save_table
 from iqaxai.runtime import resolve_device
 from iqaxai.training import TrainConfig, TrainResult, train_config, train_or_load
 
+#: Datasets whose loader offers the quality- and complexity-stratified split (the others: seeded, by reference).
+STRATIFIED = ("koniq10k", "spaq")
 #: Display names of the datasets a study can run on.
 DATASET_NAMES = {"koniq10k": "KonIQ-10k", "spaq": "SPAQ", "clive": "CLIVE", "kadid10k": "KADID-10k", "tid2013": "TID2013"}
 
@@ -148,7 +150,9 @@ class Study:
             return load_demo(DemoConfig(seed=self.seed))
         from iqaxai.data import load_dataset
 
-        return load_dataset(self.dataset, root=self.data_root, split="stratified", split_seed=self.seed)
+        # the ICIP paper's splits spread quality and content evenly: the stratified split where the loader has one
+        stratified = {"split": "stratified"} if self.dataset in STRATIFIED else {}
+        return load_dataset(self.dataset, root=self.data_root, split_seed=self.seed, **stratified)
 
     @property
     def test_mask(self) -> np.ndarray:
