@@ -154,3 +154,16 @@ def test_presets_and_bad_inputs():
     with pytest.raises(ValueError, match="at least 3 validation"):
         train_model(create_model("cnniqa"), pd.DataFrame({"path": [], "mos": []}), pd.DataFrame(), TrainConfig(), progress=False)
     assert math.isnan(training.evaluate(np.ones(5), np.arange(5.0))["plcc"])
+
+
+def test_max_steps_cuts_each_epoch_to_that_many_optimiser_steps(brightness_world, monkeypatch):
+    table = brightness_world
+    train, val = table[table.split == "train"], table[table.split == "val"]
+    steps = []
+    original = torch.optim.Adam.step
+    monkeypatch.setattr(torch.optim.Adam, "step", lambda self, *a, **k: (steps.append(1), original(self, *a, **k))[1])
+    train_model(create_model("cnniqa"), train, val, TrainConfig(epochs=2, batch_size=4, max_steps=2), device="cpu", progress=False)
+    assert len(steps) == 4
+    steps.clear()
+    train_model(create_model("cnniqa"), train, val, TrainConfig(epochs=1, batch_size=4), device="cpu", progress=False)
+    assert len(steps) == -(-len(train) // 4)  # every batch without the cut

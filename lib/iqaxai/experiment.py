@@ -10,7 +10,8 @@ sweep and its halves, and where its tables and figures go. Notebooks hold parame
   pretrained weights at the papers' input sizes and schedules.
 - ``profile="paper", weights="random"``: the **dry run**: the same architectures randomly initialised (never
   downloaded), on whatever data the root holds (CI: miniatures in the official layouts); every table and
-  figure says so. ``epochs`` cuts every schedule.
+  figure says so; training stops after two optimiser steps per epoch (:data:`DRY_RUN_SCHEDULE`). ``epochs``
+  cuts every schedule.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from iqaxai.report import output_folder, provenance, save_figure, save_table
 from iqaxai.runtime import resolve_device
 from iqaxai.training import TrainConfig, TrainResult, train_config, train_or_load
 
+#: The dry run exercises every training path but trains for two optimiser steps per epoch, in the main process.
+DRY_RUN_SCHEDULE = {"max_steps": 2, "num_workers": 0}
 #: Datasets whose loader offers the quality- and complexity-stratified split (the others: seeded, by reference).
 STRATIFIED = ("koniq10k", "spaq")
 #: Display names of the datasets a study can run on.
@@ -190,7 +193,8 @@ class Study:
         if key not in self._trained:
             random = self.weights == "random" and "pretrained" in spec.presets[self.profile]
             overrides = {"pretrained": False} if random else {}
-            config = train_config(key, self.profile, seed=self.seed, **({"epochs": self.epochs} if self.epochs else {}))
+            config = train_config(key, self.profile, seed=self.seed, **({"epochs": self.epochs} if self.epochs else {}),
+                                  **(DRY_RUN_SCHEDULE if self.source == "dry-run" else {}))
             model, result = train_or_load(key, self.profile, self.table, model_kwargs=overrides, config=config,
                                           device=self.device)
             self._trained[key] = TrainedModel(key, model.to(self.dev).eval(), result, config)

@@ -59,6 +59,7 @@ class TrainConfig:
     preload: bool = True  # decode all images once into memory (small datasets)
     num_workers: int = 0
     eval_batch_size: int = 32
+    max_steps: int | None = None  # optimiser steps per epoch at most (the dry run's cut schedule); None: every batch
 
 
 def train_config(model_name: str, profile: str, **overrides) -> TrainConfig:
@@ -124,7 +125,8 @@ def _batches(data: ImageTable, config: TrainConfig, shuffle: bool, generator: to
             yield images[idx], mos[idx], dist[idx]
     else:
         loader = torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=generator,
-                                             num_workers=config.num_workers, pin_memory=torch.cuda.is_available())
+                                             num_workers=min(config.num_workers, os.cpu_count() or 1),  # never more than the cores
+                                             pin_memory=torch.cuda.is_available())
         yield from loader
 
 
@@ -204,6 +206,8 @@ def train_model(model: IQAModel, train: pd.DataFrame, val: pd.DataFrame, config:
     model.to(dev)
     train_data, val_data = ImageTable(train, config.image_size), ImageTable(val, config.image_size)
     steps_per_epoch = math.ceil(len(train_data) / config.batch_size)
+    if config.max_steps is not None:
+        steps_per_epoch = min(steps_per_epoch, config.max_steps)
     total = steps_per_epoch * config.epochs
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     warmup = int(round(config.warmup_epochs * steps_per_epoch))
@@ -231,7 +235,9 @@ def train_model(model: IQAModel, train: pd.DataFrame, val: pd.DataFrame, config:
         tic = time.perf_counter()
         model.train()
         losses = []
-        for images, mos, dist in _batches(train_data, config, True, generator, config.batch_size):
+        for step, (images, mos, dist) in enumerate(_batches(train_data, config, True, generator, config.batch_size)):
+            if step == steps_per_epoch:
+                break
             images, mos, dist = images.to(dev), mos.to(dev), dist.to(dev)
             if config.hflip:
                 flip = torch.rand(len(images), generator=generator) < 0.5
