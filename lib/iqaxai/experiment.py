@@ -10,7 +10,7 @@ sweep and its halves, and where its tables and figures go. Notebooks hold parame
   pretrained weights at the papers' input sizes and schedules.
 - ``profile="paper", weights="random"``: the **dry run**: the same architectures randomly initialised (never
   downloaded), on whatever data the root holds (CI: miniatures in the official layouts); every table and
-  figure says so; training stops after two optimiser steps per epoch (:data:`DRY_RUN_SCHEDULE`). ``epochs``
+  figure says so; training stops after one optimiser step per epoch (:data:`DRY_RUN_SCHEDULE`). ``epochs``
   cuts every schedule.
 """
 
@@ -33,8 +33,8 @@ from iqaxai.report import output_folder, provenance, save_figure, save_table
 from iqaxai.runtime import resolve_device
 from iqaxai.training import TrainConfig, TrainResult, train_config, train_or_load
 
-#: The dry run exercises every training path but trains for two optimiser steps per epoch, in the main process.
-DRY_RUN_SCHEDULE = {"max_steps": 2, "num_workers": 0}
+#: The dry run exercises every training path but trains one optimiser step of two images per epoch, in the main process.
+DRY_RUN_SCHEDULE = {"max_steps": 1, "batch_size": 2, "eval_batch_size": 4, "num_workers": 0}
 #: Datasets whose loader offers the quality- and complexity-stratified split (the others: seeded, by reference).
 STRATIFIED = ("koniq10k", "spaq")
 #: Display names of the datasets a study can run on.
