@@ -167,3 +167,21 @@ def test_max_steps_cuts_each_epoch_to_that_many_optimiser_steps(brightness_world
     steps.clear()
     train_model(create_model("cnniqa"), train, val, TrainConfig(epochs=1, batch_size=4), device="cpu", progress=False)
     assert len(steps) == -(-len(train) // 4)  # every batch without the cut
+
+
+def test_recalibrated_batchnorm_statistics_are_those_of_the_batches():
+    torch.manual_seed(0)
+    model = create_model("spaq_baseline", profile="smoke")
+    batches = [torch.rand(4, 3, 32, 32) * 0.5 + 0.25 for _ in range(3)]
+    training.recalibrate_batchnorm(model, batches)
+    first = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    seen = []
+    handle = first.register_forward_hook(lambda m, i, o: seen.append(i[0]))
+    model.eval()
+    with torch.no_grad():
+        for b in batches:
+            model(b)
+    handle.remove()
+    inputs = torch.cat(seen)  # equal batch sizes: the mean of batch means is the overall mean
+    assert torch.allclose(first.running_mean, inputs.mean((0, 2, 3)), atol=1e-5)
+    assert first.momentum == 0.1 and not model.training

@@ -33,8 +33,10 @@ from iqaxai.report import output_folder, provenance, save_figure, save_table
 from iqaxai.runtime import resolve_device
 from iqaxai.training import TrainConfig, TrainResult, train_config, train_or_load
 
-#: The dry run exercises every training path but trains one optimiser step of two images per epoch, in the main process.
-DRY_RUN_SCHEDULE = {"max_steps": 1, "batch_size": 2, "eval_batch_size": 4, "num_workers": 0}
+#: The dry run exercises every training path but trains one optimiser step of two images per epoch, in the main
+#: process, after setting the random backbones' BatchNorm statistics from the training images (else an untrained
+#: InceptionResNetV2 gives every image the same features and every correlation is undefined).
+DRY_RUN_SCHEDULE = {"max_steps": 1, "batch_size": 2, "eval_batch_size": 4, "num_workers": 0, "recalibrate_bn": True}
 #: Datasets whose loader offers the quality- and complexity-stratified split (the others: seeded, by reference).
 STRATIFIED = ("koniq10k", "spaq")
 #: Display names of the datasets a study can run on.

@@ -60,6 +60,7 @@ class TrainConfig:
     num_workers: int = 0
     eval_batch_size: int = 32
     max_steps: int | None = None  # optimiser steps per epoch at most (the dry run's cut schedule); None: every batch
+    recalibrate_bn: bool = False  # set BatchNorm statistics from the training images before training (random backbones)
 
 
 def train_config(model_name: str, profile: str, **overrides) -> TrainConfig:
@@ -150,6 +151,31 @@ def warmup_cosine(step: int, total: int, warmup: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
+@torch.no_grad()
+def recalibrate_batchnorm(model: IQAModel, batches) -> None:
+    """Replace every BatchNorm layer's running statistics by their average over ``batches`` of images.
+
+    A randomly initialised deep backbone in eval mode uses the default statistics (mean 0, variance 1), under
+    which its activations fade layer by layer until every image gets the same features; with statistics of
+    real inputs it normalises as in training. (torch.optim.swa_utils.update_bn does this for a DataLoader
+    of inputs only; here the batches carry targets too.)
+    """
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches
+    was_training = model.training
+    model.train()
+    for images in batches:
+        model(images)
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    model.train(was_training)
+
+
 def loss_fn(model: IQAModel, images: torch.Tensor, mos: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
     """Cross-entropy on the opinion distribution, or the MSE of the score (in units of 25 MOS points)."""
     if model.info.output == "distribution":
@@ -228,6 +254,9 @@ def train_model(model: IQAModel, train: pd.DataFrame, val: pd.DataFrame, config:
         torch.set_rng_state(state["torch_rng"])
         history, best, start_epoch = state["history"], state["best"], state["epoch"] + 1
 
+    if config.recalibrate_bn and start_epoch == 0:
+        first = _batches(train_data, config, False, torch.Generator().manual_seed(config.seed), max(2, config.batch_size))
+        recalibrate_batchnorm(model, [next(iter(first))[0].to(dev)])
     bar = tqdm(range(start_epoch, config.epochs), desc=f"train {model.info.name}", disable=not progress,
                initial=start_epoch, total=config.epochs)
     stale = sum(1 for h in history if h["epoch"] > best["epoch"])
@@ -306,9 +335,12 @@ def train_or_load(name: str, profile: str, table: pd.DataFrame, model_kwargs: di
     if weights.exists() and cache.has_table("history"):
         model.load_state_dict(torch.load(weights, map_location="cpu"))
         history = cache.load_table("history")
-        best = int(history["val_plcc"].idxmax())
-        return model.to(resolve_device(device)).eval(), TrainResult(history, int(history["epoch"][best]),
-                                                                     float(history["val_plcc"][best]))
+        if history["val_plcc"].notna().any():
+            best = int(history["val_plcc"].idxmax())
+            best_epoch, best_plcc = int(history["epoch"][best]), float(history["val_plcc"][best])
+        else:  # no epoch had a defined validation PLCC: the initial weights were kept, as train_model does
+            best_epoch, best_plcc = -1, float("nan")
+        return model.to(resolve_device(device)).eval(), TrainResult(history, best_epoch, best_plcc)
     train, val = table[table["split"] == "train"], table[table["split"] == "val"]
     result = train_model(model, train, val, config, device, checkpoint=cache.path / "checkpoint.pt", progress=progress)
     torch.save(model.state_dict(), weights)
