@@ -12,6 +12,7 @@ from iqaxai.gradients import cam_layer, grad_cam, guided_backprop
 from iqaxai.masking import block_masks, sweep_block_masks
 from iqaxai.models import SPECS, create_model, get_spec
 from iqaxai.models.base import ScoreHead
+from iqaxai.training import recalibrate_batchnorm
 from iqaxai.zeroing import pixel_keep_mask, predict_zeroed
 
 SIZE = (128, 160)  # small enough for a CPU test, large enough for every paper backbone's stride
@@ -23,12 +24,13 @@ def paper_model(request):
     spec = get_spec(request.param)
     kwargs = {"pretrained": False} if "pretrained" in spec.presets["paper"] else {}
     model = create_model(request.param, "paper", **kwargs).eval()
-    with torch.no_grad():  # an untrained network is nearly constant in its input (zero-initialised heads):
-        for head in (m for m in model.modules() if isinstance(m, ScoreHead)):  # perturb it as training would
+    # an untrained network is nearly constant in its input: BatchNorm statistics of real inputs (as the dry run
+    # sets them) and a non-zero regression head, as training would give
+    recalibrate_batchnorm(model, [torch.rand(4, 3, *SIZE, generator=torch.Generator().manual_seed(3))])
+    model.eval()
+    with torch.no_grad():
+        for head in (m for m in model.modules() if isinstance(m, ScoreHead)):
             torch.nn.init.normal_(head.fc.weight, std=0.05)
-        for m in model.modules():
-            if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
-                m.running_var.fill_(0.01)
     return request.param, model
 
 
