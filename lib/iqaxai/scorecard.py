@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from iqaxai.models import TABLE_I_MODELS, display_name
-from iqaxai.paper_results import AVERAGED_MEASURE_ZEROING, HALF_MASKING, TABLE_II, TABLE_I_COLUMNS, table_i
+from iqaxai.paper_results import AVERAGED_MEASURE_ZEROING, HALF_MASKING, TABLE_I_COLUMNS, TABLE_II, table_i
+from iqaxai.report import output_base
 
 ICIP = "ICIP 2023"
 #: Table I columns of paper_results -> the columns notebook 03 writes.
@@ -24,8 +25,10 @@ COLUMNS = ["paper", "item", "dataset", "paper value", "reproduced", "difference"
 
 
 def _read(folder: Path, name: str) -> tuple[pd.DataFrame | None, str]:
+    """A run's table (None when the run did not write it) and its path relative to the output base."""
     path = folder / "tables" / f"{name}.csv"
-    return (pd.read_csv(path) if path.exists() else None), str(path)
+    where = path.relative_to(output_base()) if path.is_relative_to(output_base()) else path
+    return (pd.read_csv(path) if path.exists() else None), str(where)
 
 
 def _row(item: str, dataset: str, paper: float, reproduced: float, where: str) -> dict:
