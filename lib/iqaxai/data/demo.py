@@ -114,7 +114,7 @@ class DemoConfig:
 
 # ----------------------------------------------------------------------------------------- sources
 
-def _load_photo(name: str) -> np.ndarray:
+def load_photo(name: str) -> np.ndarray:
     """One bundled colour photograph as float RGB in [0, 1]."""
     if name == "grace_hopper":
         import matplotlib.cbook as cbook
@@ -129,7 +129,7 @@ def _load_photo(name: str) -> np.ndarray:
     return img.astype(np.float64) / 255.0
 
 
-def _load_texture(name: str) -> np.ndarray:
+def load_texture(name: str) -> np.ndarray:
     """One bundled grey texture as float in [0, 1]."""
     import skimage.data
 
@@ -351,8 +351,8 @@ def make_demo_world(root: str | os.PathLike, config: DemoConfig = DemoConfig(), 
     fix_dir = root / "fixations" / "maps"
     for d in (koniq_img, kadid_img, fix_dir):
         d.mkdir(parents=True)
-    photos = {name: _load_photo(name) for name in PHOTOS}
-    textures = {name: _load_texture(name) for name in TEXTURES}
+    photos = {name: load_photo(name) for name in PHOTOS}
+    textures = {name: load_texture(name) for name in TEXTURES}
 
     scores, planted, fixation_rows = [], [], []
     for r in tqdm(range(1, config.n_references + 1), desc="demo world", disable=not progress):

@@ -123,6 +123,8 @@ from iqaxai.data.demo import (
     cell_visibility,
     compose_reference,
     latent_quality,
+    load_photo,
+    load_texture,
     opinion_counts,
     to_uint8,
 )
@@ -188,21 +190,7 @@ class _Rated:
 
 def _load_sources() -> _Sources:
     """The photographs and textures of :data:`iqaxai.data.demo.PHOTOS` / ``TEXTURES`` as floats in [0, 1]."""
-    import skimage.data
-
-    photos = {}
-    for name in PHOTOS:
-        if name == "grace_hopper":
-            import matplotlib.cbook as cbook
-
-            with cbook.get_sample_data("grace_hopper.jpg") as f:
-                img = np.asarray(Image.open(f).convert("RGB"))
-        else:
-            img = getattr(skimage.data, name)()
-            img = (img[0] if isinstance(img, tuple) else img)[..., :3]
-        photos[name] = img.astype(np.float64) / 255.0
-    textures = {name: getattr(skimage.data, name)().astype(np.float64) / 255.0 for name in TEXTURES}
-    return _Sources(photos, textures)
+    return _Sources({name: load_photo(name) for name in PHOTOS}, {name: load_texture(name) for name in TEXTURES})
 
 
 def _rng(seed: int, dataset: str, *index: int) -> np.random.Generator:
