@@ -94,8 +94,6 @@ def predict_zeroed(model, images: pd.DataFrame | torch.Tensor, zeroed_blocks: np
     (``None``: the original images)."""
     from iqaxai.data.images import load_batch
 
-    if zeroed_blocks is not None:
-        check_zeroing_supported(model)
     model.eval().to(device)
     n = len(images)
     out = []
