@@ -110,3 +110,94 @@ def test_load_batch_mixes_orientations(tmp_path):
     Image.fromarray(_marked(900, 1600)).save(tmp_path / "c.jpg")
     batch = load_batch([str(tmp_path / n) for n in ("a.jpg", "b.jpg", "c.jpg")], (384, 512))
     assert tuple(batch.shape) == (3, 3, 384, 512)
+
+
+# --------------------------------------------------------------------------- bit depth and alpha
+
+
+def test_16_bit_grey_png_is_divided_by_65535(tmp_path):
+    grey = np.full((6, 8), 32768, np.uint16)
+    grey[0, 0], grey[0, 1] = 0, 65535
+    Image.fromarray(grey).save(tmp_path / "g16.png")
+    img = load_image(tmp_path / "g16.png")
+    assert img.shape == (6, 8, 3) and img.dtype == np.float32
+    assert img[3, 3, 0] == pytest.approx(32768 / 65535) and img[0, 0, 1] == 0.0 and img[0, 1, 2] == 1.0
+    assert img.mean() == pytest.approx((46 * 32768 / 65535 + 1) / 48, abs=1e-6)  # not saturated at 1.0
+
+
+def test_16_bit_rgb_tiff_is_divided_by_65535(tmp_path):
+    import tifffile
+
+    rgb = np.zeros((6, 8, 3), np.uint16)
+    rgb[..., 0], rgb[..., 1], rgb[..., 2] = 65535, 32768, 1000
+    tifffile.imwrite(tmp_path / "rgb16.tif", rgb, photometric="rgb")
+    img = load_image(tmp_path / "rgb16.tif")
+    assert np.allclose(img[2, 2], (1.0, 32768 / 65535, 1000 / 65535), atol=1e-7)
+    resized = load_image(tmp_path / "rgb16.tif", size=(12, 16))
+    assert resized.shape == (12, 16, 3) and np.allclose(resized[5, 5], img[2, 2], atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(6, 8), (6, 8, 3)])
+def test_float_tiff_in_unit_range_is_kept(tmp_path, shape):
+    import tifffile
+
+    pixels = np.linspace(0.0, 1.0, int(np.prod(shape)), dtype=np.float32).reshape(shape)
+    tifffile.imwrite(tmp_path / "f.tif", pixels, photometric="rgb" if pixels.ndim == 3 else "minisblack")
+    img = load_image(tmp_path / "f.tif")
+    expected = pixels if pixels.ndim == 3 else np.repeat(pixels[..., None], 3, axis=-1)
+    assert img.dtype == np.float32 and np.array_equal(img, expected)
+    assert img.mean() == pytest.approx(0.5)  # not all zeros
+    resized = load_image(tmp_path / "f.tif", size=(12, 16))
+    assert resized.shape == (12, 16, 3) and 0.0 <= resized.min() and resized.max() <= 1.0
+
+
+def test_float_tiff_outside_unit_range_is_refused(tmp_path):
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "f255.tif", np.full((6, 8, 3), 200.0, np.float32), photometric="rgb")
+    with pytest.raises(ImageReadError, match=r"f255\.tif holds floating-point pixels in \[200, 200\], outside \[0, 1\]"):
+        load_image(tmp_path / "f255.tif")
+    bad = np.full((6, 8), 0.5, np.float32)
+    bad[1, 1] = np.nan
+    tifffile.imwrite(tmp_path / "nan.tif", bad)
+    with pytest.raises(ImageReadError, match=r"nan\.tif has 1 NaN or infinite pixel"):
+        load_image(tmp_path / "nan.tif")
+
+
+def test_32_bit_integer_image_is_refused(tmp_path):
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "i32.tif", np.full((6, 8), 70000, np.int32))
+    with pytest.raises(ImageReadError, match=r"i32\.tif has int32 pixels, whose scale is unknown"):
+        load_image(tmp_path / "i32.tif")
+
+
+def test_transparent_pixels_are_refused_not_dropped(tmp_path):
+    rgba = np.zeros((6, 8, 4), np.uint8)
+    rgba[..., 0], rgba[..., 3] = 200, 255
+    rgba[0, :3, 3] = 0
+    Image.fromarray(rgba).save(tmp_path / "rgba.png")
+    with pytest.raises(ImageReadError, match=r"rgba\.png has an alpha channel with 3 of 48 pixels not fully opaque"):
+        load_image(tmp_path / "rgba.png")
+    la = np.stack([np.full((6, 8), 90, np.uint8), np.full((6, 8), 128, np.uint8)], axis=-1)
+    Image.fromarray(la, "LA").save(tmp_path / "la.png")
+    with pytest.raises(ImageReadError, match=r"la\.png has an alpha channel with 48 of 48"):
+        load_image(tmp_path / "la.png")
+    palette = Image.fromarray(np.arange(48, dtype=np.uint8).reshape(6, 8)).convert("P")
+    palette.save(tmp_path / "p.png", transparency=0)
+    with pytest.raises(ImageReadError, match=r"p\.png has an alpha channel with 1 of 48"):
+        load_image(tmp_path / "p.png")
+
+
+def test_opaque_alpha_is_dropped_losslessly(tmp_path):
+    rgb = np.random.default_rng(0).integers(0, 256, (6, 8, 3), dtype=np.uint8)
+    Image.fromarray(np.dstack([rgb, np.full((6, 8), 255, np.uint8)])).save(tmp_path / "opaque.png")
+    Image.fromarray(rgb).save(tmp_path / "rgb.png")
+    assert np.array_equal(load_image(tmp_path / "opaque.png"), load_image(tmp_path / "rgb.png"))
+    assert np.array_equal(load_image(tmp_path / "opaque.png", size=(12, 16)), load_image(tmp_path / "rgb.png", size=(12, 16)))
+
+
+def test_eight_bit_tiff_still_read_by_pillow(tmp_path):
+    rgb = np.random.default_rng(1).integers(0, 256, (6, 8, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "rgb8.tif")
+    assert np.array_equal(load_image(tmp_path / "rgb8.tif"), rgb.astype(np.float32) / 255.0)
