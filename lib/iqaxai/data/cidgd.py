@@ -1,7 +1,8 @@
 """CIDGD, the Colourlab Image Database: Geometric Distortions (Pedersen & Amirshahi, CIC 2021).
 
-The official layout and score format are unverified, so this loader reads a documented CSV that the
-user writes from the official release (see the 'CIDGD' section of data/README.md)::
+Not an official layout: the release's file layout and score format are unknown to this project (not
+verified), so this loader reads a **converted** CSV that the user writes from the release (see the
+'CIDGD' section of data/README.md, which shows how)::
 
     CIDGD/
         cidgd_scores.csv    header: reference,distorted,score[,scale_min,scale_max]
@@ -10,8 +11,9 @@ user writes from the official release (see the 'CIDGD' section of data/README.md
 ``reference`` and ``distorted`` are image paths relative to the ``CIDGD/`` folder; ``score`` is the
 subjective score with higher = better (pass ``lower_better=True`` otherwise). The nominal score range is
 taken per row from the optional ``scale_min`` / ``scale_max`` columns, else from ``score_range``
-(default 0-100), and mapped linearly to 0-100. No SD. Group keys ``ref`` (the reference path as
-written), ``ref_path``; the seeded split keeps each reference image in one split.
+(default 0-100), and mapped linearly to 0-100; a score outside its range and a distorted image listed
+twice are errors naming the line. No SD. Group keys ``ref`` (the reference path as written),
+``ref_path``; the seeded split keeps each reference image in one split.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import pandas as pd
 from iqaxai.data.common import (
     DatasetError,
     check_scores,
+    check_unique,
     full_reference_table,
     locate_dataset,
     read_score_csv,
@@ -48,13 +51,12 @@ def load_cidgd(
     folder = locate_dataset(NAME, [FOLDER], root, [SCORES_FILE])
     path = folder / SCORES_FILE
     raw = read_score_csv(NAME, path, ["reference", "distorted", "score"])
-    check_scores(NAME, path, raw["score"], "score")
 
     n = len(raw)
     if "scale_min" in raw.columns or "scale_max" in raw.columns:
         require_columns(NAME, path, raw, ["scale_min", "scale_max"])
-        check_scores(NAME, path, raw["scale_min"], "scale_min")
-        check_scores(NAME, path, raw["scale_max"], "scale_max")
+        check_scores(NAME, path, raw["scale_min"], "scale_min", unit="line")
+        check_scores(NAME, path, raw["scale_max"], "scale_max", unit="line")
         lo = raw["scale_min"].astype(float).to_numpy()
         hi = raw["scale_max"].astype(float).to_numpy()
     else:
@@ -62,9 +64,11 @@ def load_cidgd(
         hi = np.full(n, float(score_range[1]))
     if (hi <= lo).any():
         raise DatasetError(NAME, path, "the score range must have scale_max > scale_min")
+    check_scores(NAME, path, raw["score"], "score", lo, hi, unit="line")
 
     refs = raw["reference"].astype(str).str.strip().str.replace("\\", "/", regex=False).tolist()
     images = raw["distorted"].astype(str).str.strip().str.replace("\\", "/", regex=False).tolist()
+    check_unique(NAME, path, pd.Series(images, index=raw.index), raw["score"], what="distorted image", unit="line")
     score = raw["score"].astype(float).to_numpy()
     mos = (score - lo) / (hi - lo) * 100.0
     if lower_better:

@@ -11,7 +11,8 @@ Layout under the data root (see the 'CLIVE' section of data/README.md)::
 
 The first 7 entries of the .mat files are the subject-training images t1..t7 and are dropped, as in
 every published protocol, leaving 1,162 images. MOS (about 0-100, higher is better) and SD are used
-as published. No official split: a seeded random split.
+as published; a MOS outside 0-100, an SD outside 0-50 (half the scale) and a repeated file name are
+errors naming the .mat entry. No official split: a seeded random split.
 """
 
 from __future__ import annotations
@@ -23,7 +24,16 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from iqaxai.data.common import DatasetError, check_scores, finish_table, locate_dataset, require_file, require_images
+from iqaxai.data.common import (
+    DatasetError,
+    check_scores,
+    check_unique,
+    finish_table,
+    load_mat_variable,
+    locate_dataset,
+    require_images,
+    require_rows,
+)
 from iqaxai.data.splits import seeded_split
 
 NAME = "CLIVE"
@@ -37,18 +47,12 @@ MAT_FILES = {
 }
 
 
-def _load_mat_var(folder: Path, rel: str, var: str) -> np.ndarray:
-    from scipy.io import loadmat
+MOS_RANGE = (0.0, 100.0)
+SD_RANGE = (0.0, 50.0)
 
-    path = require_file(NAME, folder / rel, f"score file '{rel}'")
-    try:
-        data = loadmat(path)
-    except Exception as exc:
-        raise DatasetError(NAME, path, f"could not read the MATLAB file ({exc})") from exc
-    if var not in data:
-        keys = sorted(k for k in data if not k.startswith("__"))
-        raise DatasetError(NAME, path, f"expected a variable '{var}' in the .mat file; found {keys}")
-    return np.asarray(data[var])
+
+def _load_mat_var(folder: Path, rel: str, var: str) -> np.ndarray:
+    return load_mat_variable(NAME, folder / rel, var, f"score file '{rel}'")
 
 
 def _cell_to_names(cell: np.ndarray) -> list[str]:
@@ -73,10 +77,14 @@ def load_clive(
         raise DatasetError(
             NAME, folder / "Data", f"names, MOS and SD differ in length ({len(names)}, {len(mos)}, {len(sd)})"
         )
+    entries = pd.RangeIndex(N_TRAINING + 1, len(names) + 1)  # 1-based .mat entries after t1..t7
     names, mos, sd = names[N_TRAINING:], mos[N_TRAINING:], sd[N_TRAINING:]
     mos_path = folder / MAT_FILES["mos"][0]
-    check_scores(NAME, mos_path, pd.Series(mos), "MOS")
-    check_scores(NAME, folder / MAT_FILES["sd"][0], pd.Series(sd), "SD")
+    require_rows(NAME, mos_path, mos, f"score file (after the {N_TRAINING} training entries)")
+    check_scores(NAME, mos_path, pd.Series(mos, index=entries), "MOS", *MOS_RANGE, unit="entry")
+    check_scores(NAME, folder / MAT_FILES["sd"][0], pd.Series(sd, index=entries), "SD", *SD_RANGE, unit="entry")
+    check_unique(NAME, folder / MAT_FILES["names"][0], pd.Series(names, index=entries), pd.Series(mos, index=entries),
+                 unit="entry")
 
     images = [f"Images/{n}" for n in names]
     paths = require_images(NAME, folder, images)

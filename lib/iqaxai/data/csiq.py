@@ -1,7 +1,7 @@
 """CSIQ (Larson & Chandler, J. Electronic Imaging 2010): 30 references, 866 distorted images.
 
-Layout under the data root (see the 'CSIQ' section of data/README.md); the folder may be named
-``CSIQ`` or ``csiq``::
+Layout under the data root (see the 'CSIQ' section of data/README.md); folder and file names are
+matched ignoring case (``CSIQ/`` or ``csiq/``, ``dst_imgs/awgn/`` or ``dst_imgs/AWGN/``)::
 
     CSIQ/
         csiq.DMOS.xlsx      sheet 'all_by_image': header in row 4, columns D..I =
@@ -11,7 +11,8 @@ Layout under the data root (see the 'CSIQ' section of data/README.md); the folde
 
 ``dst_type`` -> (folder, file token): noise -> (awgn, AWGN), jpeg -> (jpeg, JPEG), jpeg 2000 ->
 (jpeg2000, jpeg2000), fnoise -> (fnoise, fnoise), blur -> (blur, BLUR), contrast -> (contrast, contrast).
-DMOS is on 0-1 with lower = better: ``mos = 100 * (1 - dmos)``, ``sd = 100 * dmos_std``.
+DMOS is on 0-1 with lower = better: ``mos = 100 * (1 - dmos)``, ``sd = 100 * dmos_std``. A dmos outside
+0-1, a dmos_std outside 0-0.5 and an image listed twice are errors naming the sheet row.
 Group keys ``ref`` (the source image name), ``ref_path``, ``distortion`` (the folder name, e.g.
 ``awgn``), ``level``; the seeded split keeps each reference image in one split.
 """
@@ -28,6 +29,8 @@ import pandas as pd
 from iqaxai.data.common import (
     DatasetError,
     check_scores,
+    check_unique,
+    find_path,
     full_reference_table,
     locate_dataset,
     rescale_to_100,
@@ -39,6 +42,9 @@ FOLDERS = ("CSIQ", "csiq")
 SCORES_FILE = "csiq.DMOS.xlsx"
 SHEET = "all_by_image"
 COLUMNS_XLSX = ["image", "dst_idx", "dst_type", "dst_lev", "dmos_std", "dmos"]
+DMOS_RANGE = (0.0, 1.0)
+#: The SD of ratings on 0-1 is at most half the scale.
+SD_RANGE = (0.0, 0.5)
 
 #: ``dst_type`` value in the sheet -> (folder under dst_imgs/, token in the file name)
 DST_TYPES = {
@@ -84,7 +90,8 @@ def _read_sheet(path: Path) -> pd.DataFrame:
         raise DatasetError(NAME, path, f"sheet '{SHEET}' lacks columns {missing}; header row has {names}")
     body = sheet.iloc[header_row + 1 :]
     data = pd.DataFrame({c: body.iloc[:, names.index(c)].to_numpy() for c in COLUMNS_XLSX})
-    data = data[data["image"].notna()].reset_index(drop=True)
+    data.index = pd.RangeIndex(header_row + 2, header_row + 2 + len(data))  # sheet rows, 1-based
+    data = data[data["image"].notna()]
     if data.empty:
         raise DatasetError(NAME, path, f"sheet '{SHEET}' has no data rows below its header")
     return data
@@ -97,10 +104,10 @@ def load_csiq(
 ) -> pd.DataFrame:
     """CSIQ table of the distorted images, split by reference image."""
     folder = locate_dataset(NAME, list(FOLDERS), root, [SCORES_FILE])
-    path = folder / SCORES_FILE
+    path = find_path(folder, SCORES_FILE)
     data = _read_sheet(path)
-    check_scores(NAME, path, data["dmos"], "dmos")
-    check_scores(NAME, path, data["dmos_std"], "dmos_std")
+    check_scores(NAME, path, data["dmos"], "dmos", *DMOS_RANGE)
+    check_scores(NAME, path, data["dmos_std"], "dmos_std", *SD_RANGE)
     check_scores(NAME, path, data["dst_lev"], "dst_lev")
 
     refs = [_cell_str(v) for v in data["image"]]
@@ -113,6 +120,7 @@ def load_csiq(
     for ref, t, lev in zip(refs, types, levels):
         sub, token = DST_TYPES[t]
         images.append(f"dst_imgs/{sub}/{ref}.{token}.{lev}.png")
+    check_unique(NAME, path, pd.Series(images, index=data.index), data["dmos"])
     dmos = pd.to_numeric(data["dmos"]).astype(float).to_numpy()
     dmos_std = pd.to_numeric(data["dmos_std"]).astype(float).to_numpy()
     groups = {

@@ -9,7 +9,8 @@ Layout under the data root (see the 'KADID-10k' section of data/README.md)::
 Despite its name, ``dmos`` is a MOS on 1-5 with higher = better: ``mos = (dmos - 1) / 4 * 100``.
 The column named ``var`` holds the standard deviation of the ratings, not a variance (4.57 -> 0.496 is
 sqrt(0.57 * 0.43) for a 57/43 mix of 5s and 4s): it is never square-rooted, only scaled,
-``sd = var * 100 / 4``. Group keys ``ref``, ``ref_path``, ``distortion`` (1-25), ``level`` (1-5); the
+``sd = var * 100 / 4``. A dmos outside 1-5, a var outside 0-2 (half the scale) and a dist_img listed
+twice are errors naming the line. Group keys ``ref``, ``ref_path``, ``distortion`` (1-25), ``level`` (1-5); the
 seeded split keeps each reference image in one split.
 """
 
@@ -24,6 +25,7 @@ import pandas as pd
 from iqaxai.data.common import (
     DatasetError,
     check_scores,
+    check_unique,
     full_reference_table,
     locate_dataset,
     read_score_csv,
@@ -35,6 +37,8 @@ KEY = "kadid10k"
 FOLDER = "kadid10k"
 SCORES_FILE = "dmos.csv"
 MOS_RANGE = (1.0, 5.0)
+#: The SD of ratings on 1-5 is at most half the scale.
+SD_RANGE = (0.0, 2.0)
 NAME_PATTERN = re.compile(r"^(I\d+)_(\d+)_(\d+)\.png$", re.IGNORECASE)
 
 
@@ -47,10 +51,11 @@ def load_kadid10k(
     folder = locate_dataset(NAME, [FOLDER], root, [SCORES_FILE])
     path = folder / SCORES_FILE
     raw = read_score_csv(NAME, path, ["dist_img", "ref_img", "dmos", "var"])
-    check_scores(NAME, path, raw["dmos"], "dmos (MOS)")
-    check_scores(NAME, path, raw["var"], "var (SD)")
+    check_scores(NAME, path, raw["dmos"], "dmos (MOS)", *MOS_RANGE, unit="line")
+    check_scores(NAME, path, raw["var"], "var (SD)", *SD_RANGE, unit="line")
 
     dist = raw["dist_img"].astype(str).str.strip()
+    check_unique(NAME, path, dist, raw["dmos"], unit="line")
     ref_img = raw["ref_img"].astype(str).str.strip()
     parsed = dist.str.extract(NAME_PATTERN)
     if parsed.isna().any(axis=None):
