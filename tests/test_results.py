@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -179,3 +182,143 @@ def test_cached(tmp_path):
     np.testing.assert_array_equal(a["curve"], b["curve"])
     cached("train", {"epochs": 4}, train, root=tmp_path)
     assert len(calls) == 2
+
+
+# --- corrupt files, unsafe names, concurrent runs -------------------------------------------------------------
+
+def _corrupt(path: Path, how: str) -> None:
+    """Damage a cache file: cut it in half, overwrite it with text, or empty it."""
+    data = path.read_bytes()
+    path.write_bytes({"truncate": data[: len(data) // 2], "garbage": b"not a cache item" * 4, "empty": b""}[how])
+
+
+def _count_corrupt(record) -> int:
+    """How many CorruptCacheWarnings a pytest.warns record holds so far."""
+    return sum(issubclass(w.category, results.CorruptCacheWarning) for w in record)
+
+
+def test_corrupt_items_are_found_first_reported_and_recomputed(tmp_path):
+    cache = ResultsCache("job", CONFIG, root=tmp_path)
+    fresh = cache.map(Counter(), ITEMS, progress=False)
+    for item, how in (("img01", "truncate"), ("img03", "garbage"), ("img04", "empty")):
+        _corrupt(cache.path / f"{item}.npz", how)
+    (cache.path / "img05.npz").unlink()
+    warned_before_first_call = []
+
+    with pytest.warns(results.CorruptCacheWarning, match=re.escape(str(cache.path)) + r"/img0\d\.npz") as record:
+        class Recorder(Counter):
+            def __call__(self, arg: int) -> dict:
+                warned_before_first_call.append(_count_corrupt(record))
+                return super().__call__(arg)
+
+        f = Recorder()
+        again = ResultsCache("job", CONFIG, root=tmp_path).map(f, ITEMS, progress=False)
+    messages = [str(w.message) for w in record if issubclass(w.category, results.CorruptCacheWarning)]
+    assert len(messages) == 3, [str(w.message) for w in record]
+    for item in ("img01", "img03", "img04"):
+        assert any(str(cache.path / f"{item}.npz") in m for m in messages), item
+    assert warned_before_first_call[0] == 3  # every corrupt item is reported before anything is computed
+    assert f.calls == [1, 3, 4, 5]
+    for k in ITEMS:
+        np.testing.assert_array_equal(again[k]["map"], fresh[k]["map"])
+        assert cache.load(k)["score"] == fresh[k]["score"]  # the recomputed files read back
+
+
+def test_load_names_a_corrupt_file_and_cached_recomputes_it(tmp_path):
+    cache = ResultsCache("one", {}, root=tmp_path)
+    cache.save("a", {"x": np.arange(10)})
+    path = cache.path / "a.npz"
+    _corrupt(path, "truncate")
+    with pytest.raises(results.CorruptCacheError, match=re.escape(str(path)) + r".*delete it"):
+        cache.load("a")
+    np.save(path.with_suffix(".npy"), np.arange(3))
+    path.with_suffix(".npy").replace(path)  # a plain .npy array under an item's name
+    with pytest.raises(results.CorruptCacheError, match="not an .npz archive"):
+        cache.load("a")
+    path.write_bytes(b"")
+    with pytest.raises(results.CorruptCacheError, match="empty file"):
+        cache.load("a")
+
+    calls = []
+    value = {"plcc": 0.5}
+    assert cached("train", {}, lambda: calls.append(1) or value, root=tmp_path)["plcc"] == 0.5
+    result = tmp_path / "train" / config_key({}) / "result.npz"
+    _corrupt(result, "garbage")
+    with pytest.warns(results.CorruptCacheWarning, match=re.escape(str(result))):
+        assert cached("train", {}, lambda: calls.append(1) or value, root=tmp_path)["plcc"] == 0.5
+    assert len(calls) == 2
+    assert cached("train", {}, lambda: calls.append(1) or value, root=tmp_path)["plcc"] == 0.5
+    assert len(calls) == 2
+
+
+@pytest.mark.parametrize("garbage", [b"{not json", b"", b"\xff\xfe\x00binary"])
+def test_garbage_config_json_is_reported_and_written_again(tmp_path, garbage):
+    cache = ResultsCache("job", CONFIG, root=tmp_path)
+    cache.save("img00", {"score": 1.0})
+    cfg = cache.path / "config.json"
+    cfg.write_bytes(garbage)
+    with pytest.warns(results.CorruptCacheWarning, match=re.escape(str(cfg)) + ".*writing it again"):
+        reopened = ResultsCache("job", CONFIG, root=tmp_path)
+    assert json.loads(cfg.read_text())["model"] == "resnet18"
+    assert reopened.load("img00")["score"] == 1.0  # the folder's items belong to this configuration
+
+
+@pytest.mark.parametrize("name", ["../../escape", "..", "a/b", "/tmp/abs", ".hidden", "", "a\\..\\b"])
+def test_cache_names_cannot_leave_the_root(tmp_path, name):
+    root = tmp_path / "cache" / "results"
+    with pytest.raises(ValueError, match="invalid cache name"):
+        ResultsCache(name, {}, root=root)
+    with pytest.raises(ValueError, match="invalid cache name"):
+        cached(name, {}, lambda: {"a": 1}, root=root)
+    assert [p for p in tmp_path.rglob("*")] == []
+    cache = ResultsCache("ok", {}, root=root)
+    for bad in ("../escape", "../../t", ".x"):
+        with pytest.raises(ValueError, match="invalid item id"):
+            cache.save_table(bad, pd.DataFrame({"a": [1]}))
+        with pytest.raises(ValueError, match="invalid item id"):
+            cache.lock(bad)
+    assert {p.name for p in cache.path.iterdir()} == {"config.json"}
+
+
+def _sweep_worker(root: str, log: str, barrier) -> None:
+    """One of two processes running the same job on one cache: logs every computed item."""
+    def slow(arg: int) -> dict:
+        with open(log, "a") as f:
+            f.write(f"{arg}\n")
+        time.sleep(0.15)
+        return {"score": arg / 7}
+
+    barrier.wait()
+    out = ResultsCache("job", CONFIG, root=root).map(slow, ITEMS, progress=False)
+    assert [out[k]["score"] for k in ITEMS] == [i / 7 for i in range(6)]
+
+
+@pytest.mark.skipif(results.fcntl is None or "fork" not in multiprocessing.get_all_start_methods(),
+                    reason="needs fcntl and fork")
+def test_two_processes_on_one_cache_compute_each_item_once(tmp_path):
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(2)
+    log = tmp_path / "calls.txt"
+    procs = [ctx.Process(target=_sweep_worker, args=(str(tmp_path), str(log), barrier)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0]
+    assert sorted(int(x) for x in log.read_text().split()) == list(range(6))
+    cache = ResultsCache("job", CONFIG, root=tmp_path)
+    assert cache.done() == set(ITEMS)
+    assert not [p.name for p in cache.path.iterdir() if p.name.startswith(".")]  # no lock or temporary files left
+
+
+def test_file_lock_excludes_a_second_holder(tmp_path):
+    lock = tmp_path / ".x.lock"
+    code = (f"import time; from iqaxai.results import file_lock\n"
+            f"with file_lock({str(lock)!r}):\n    print('held', flush=True); time.sleep(1.0)\n")
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "held"
+    tic = time.perf_counter()
+    with results.file_lock(lock):
+        waited = time.perf_counter() - tic
+    child.wait(30)
+    assert waited > 0.3 and not lock.exists()
