@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,7 @@ from scipy.stats import norm
 
 import iqaxai.training as training
 from iqaxai.models import create_model
+from iqaxai.results import CorruptCacheWarning
 from iqaxai.training import (
     TrainConfig,
     opinion_distribution,
@@ -185,3 +187,45 @@ def test_recalibrated_batchnorm_statistics_are_those_of_the_batches():
     inputs = torch.cat(seen)  # equal batch sizes: the mean of batch means is the overall mean
     assert torch.allclose(first.running_mean, inputs.mean((0, 2, 3)), atol=1e-5)
     assert first.momentum == 0.1 and not model.training
+
+
+# --- corrupt weight, history and checkpoint files ---------------------------------------------------------------
+
+def _damage(path, how: str) -> None:
+    """Cut a file in half or overwrite it with text."""
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] if how == "truncate" else b"epoch,val_plcc\x00\xff garbage" * 3)
+
+
+@pytest.mark.parametrize("file, how", [("model.pt", "truncate"), ("model.pt", "garbage"), ("history.csv", "garbage")])
+def test_corrupt_cached_weights_are_reported_and_the_model_retrained(brightness_world, tmp_path, monkeypatch, file, how):
+    table = brightness_world.iloc[::3]  # 14 training, 3 validation images
+    cfg = TrainConfig(epochs=1, batch_size=8, lr=3e-3)
+    kwargs = dict(config=cfg, device="cpu", progress=False, cache_root=tmp_path)
+    model, _ = train_or_load("cnniqa", "smoke", table, **kwargs)
+    scores = predict(model, table)
+    folder = next(tmp_path.glob("trained_models/*"))
+    _damage(folder / file, how)
+    runs = []
+    original = training.train_model
+    monkeypatch.setattr(training, "train_model", lambda *a, **k: (runs.append(1), original(*a, **k))[1])
+    with pytest.warns(CorruptCacheWarning, match=re.escape(str(folder / file)) + ".*training the model again"):
+        again, result = train_or_load("cnniqa", "smoke", table, **kwargs)
+    assert runs == [1]
+    np.testing.assert_allclose(predict(again, table), scores, rtol=1e-5, atol=1e-4)  # same seed, same weights
+    assert len(result.history) == 1
+    reloaded, _ = train_or_load("cnniqa", "smoke", table, **kwargs)  # the rewritten files load
+    assert runs == [1]
+    np.testing.assert_allclose(predict(reloaded, table), predict(again, table))
+
+
+def test_corrupt_checkpoint_is_reported_and_training_starts_over(brightness_world, tmp_path):
+    table = brightness_world
+    train, val = table[table.split == "train"], table[table.split == "val"]
+    ckpt = tmp_path / "checkpoint.pt"
+    ckpt.write_bytes(b"\x80\x02 not a checkpoint")
+    epochs = []
+    with pytest.warns(CorruptCacheWarning, match=re.escape(str(ckpt)) + ".*from the first epoch"):
+        train_model(create_model("cnniqa"), train, val, TrainConfig(epochs=1, batch_size=8), device="cpu",
+                    checkpoint=ckpt, progress=False, on_epoch=lambda row: epochs.append(row["epoch"]))
+    assert epochs == [0] and ckpt.exists()

@@ -33,7 +33,7 @@ from iqaxai.data.images import load_batch, load_image
 from iqaxai.models import create_model, get_spec
 from iqaxai.models.base import SCORE_SCALE, IQAModel
 from iqaxai.profiles import check_profile
-from iqaxai.results import ResultsCache
+from iqaxai.results import CorruptCacheError, ResultsCache, warn_corrupt
 from iqaxai.runtime import resolve_device
 from iqaxai.stats import StatsError, plcc, srocc
 
@@ -243,8 +243,8 @@ def train_model(model: IQAModel, train: pd.DataFrame, val: pd.DataFrame, config:
     best = {"plcc": -math.inf, "epoch": -1, "state": copy.deepcopy(model.state_dict())}
     start_epoch = 0
     ckpt = Path(checkpoint) if checkpoint else None
-    if ckpt and ckpt.exists():
-        state = torch.load(ckpt, map_location=dev, weights_only=False)
+    state = _read_checkpoint(ckpt, dev) if ckpt else None
+    if state is not None:
         if state["config"] != asdict(config):
             raise ValueError(f"checkpoint {ckpt} was written for another configuration; delete it to start again")
         model.load_state_dict(state["model"])
@@ -300,6 +300,29 @@ def train_model(model: IQAModel, train: pd.DataFrame, val: pd.DataFrame, config:
     return TrainResult(pd.DataFrame(history), int(best["epoch"]), float(best["plcc"]))
 
 
+_CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "generator", "torch_rng", "history", "best", "epoch", "config")
+
+
+def _read_checkpoint(path: Path, device: torch.device) -> dict | None:
+    """A resumable checkpoint, or None when there is none or it is unreadable (reported, deleted)."""
+    if not path.exists():
+        return None
+    try:
+        state = torch.load(path, map_location=device, weights_only=False)
+        if not isinstance(state, dict):
+            raise TypeError(f"a {type(state).__name__}, not a checkpoint dict")
+        missing = [k for k in _CHECKPOINT_KEYS if k not in state]
+        if missing:
+            raise KeyError(f"no {', '.join(missing)}")
+        return state
+    except (OSError, MemoryError, torch.cuda.OutOfMemoryError):  # the machine's trouble, not the file's
+        raise
+    except Exception as err:  # torch and its unpickler raise many kinds for damaged content
+        warn_corrupt(path, _reason(err), "training from the first epoch")
+        path.unlink(missing_ok=True)
+        return None
+
+
 def _save_checkpoint(path: Path, model, optimizer, scheduler, generator, history, best, epoch, config) -> None:
     """Write a resumable checkpoint atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -320,30 +343,88 @@ def dataset_fingerprint(table: pd.DataFrame) -> str:
     return config_key({"rows": table[cols].astype(str).agg("|".join, axis=1).tolist()})
 
 
+def _reason(err: BaseException) -> str:
+    """An exception's type and message on one line, cut to 300 characters (torch's run over many lines)."""
+    text = " ".join(str(err).split())
+    return f"{type(err).__name__}: {text[:300]}{'...' if len(text) > 300 else ''}"
+
+
+def _read_weights(model: IQAModel, path: Path) -> None:
+    """Load a state dict saved by :func:`train_or_load` into ``model``; CorruptCacheError if unusable."""
+    try:
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    except (OSError, MemoryError, torch.cuda.OutOfMemoryError):  # the machine's trouble, not the file's
+        raise
+    except Exception as err:  # damaged content, or a state dict that does not fit the model
+        raise CorruptCacheError(path, _reason(err)) from err
+
+
+def _read_history(cache: ResultsCache) -> TrainResult:
+    """The cached epoch history with its best epoch; CorruptCacheError if it is not a training history."""
+    history = cache.load_table("history")
+    if history.empty or not {"epoch", "val_plcc"} <= set(history.columns):
+        raise CorruptCacheError(cache.table_path("history"), "not an epoch history with epoch and val_plcc columns")
+    if history["val_plcc"].notna().any():
+        best = int(history["val_plcc"].idxmax())
+        return TrainResult(history, int(history["epoch"][best]), float(history["val_plcc"][best]))
+    # no epoch had a defined validation PLCC: the initial weights were kept, as train_model does
+    return TrainResult(history, -1, float("nan"))
+
+
+def _load_cached(cache: ResultsCache, model: IQAModel) -> TrainResult | None:
+    """The cached run (weights loaded into ``model``); None when absent or unusable (reported, deleted)."""
+    weights = cache.path / "model.pt"
+    if not (weights.exists() and cache.has_table("history")):
+        return None
+    try:
+        result = _read_history(cache)
+        _read_weights(model, weights)
+        return result
+    except CorruptCacheError as err:
+        warn_corrupt(err.path, err.reason, "training the model again")
+        err.path.unlink(missing_ok=True)
+        return None
+
+
+def _save_weights(model: IQAModel, path: Path) -> None:
+    """Write a state dict atomically (temporary file, then rename)."""
+    tmp = path.with_name(f".tmp-{path.name}")
+    torch.save(model.state_dict(), tmp)
+    os.replace(tmp, path)
+
+
+def _fresh_model(name: str, profile: str, model_kwargs: dict, seed: int) -> IQAModel:
+    """A registry model with the initial weights of ``seed``."""
+    seed_everything(seed)  # the initial weights depend on the seed only
+    return create_model(name, profile=profile, **model_kwargs)
+
+
 def train_or_load(name: str, profile: str, table: pd.DataFrame, model_kwargs: dict | None = None,
                   config: TrainConfig | None = None, device: str = "auto", progress: bool = True,
                   cache_root: str | os.PathLike | None = None) -> tuple[IQAModel, TrainResult]:
-    """Train a registry model on ``table``'s train/val splits, or load the weights cached for this configuration."""
+    """Train a registry model on ``table``'s train/val splits, or load the weights cached for this configuration.
+
+    Unreadable cached weights or history are reported (:class:`~iqaxai.results.CorruptCacheWarning` naming
+    the file), deleted and the model trained again. A second process asking for the same model waits for
+    the first to finish and loads its weights.
+    """
     model_kwargs = dict(model_kwargs or {})
     config = config or train_config(name, profile)
     key = {"model": name, "profile": profile, "model_kwargs": model_kwargs, "train": asdict(config),
            "data": dataset_fingerprint(table)}
     cache = ResultsCache("trained_models", key, root=cache_root)
-    seed_everything(config.seed)  # the initial weights depend on the seed only
-    model = create_model(name, profile=profile, **model_kwargs)
-    weights = cache.path / "model.pt"
-    if weights.exists() and cache.has_table("history"):
-        model.load_state_dict(torch.load(weights, map_location="cpu"))
-        history = cache.load_table("history")
-        if history["val_plcc"].notna().any():
-            best = int(history["val_plcc"].idxmax())
-            best_epoch, best_plcc = int(history["epoch"][best]), float(history["val_plcc"][best])
-        else:  # no epoch had a defined validation PLCC: the initial weights were kept, as train_model does
-            best_epoch, best_plcc = -1, float("nan")
-        return model.to(resolve_device(device)).eval(), TrainResult(history, best_epoch, best_plcc)
-    train, val = table[table["split"] == "train"], table[table["split"] == "val"]
-    result = train_model(model, train, val, config, device, checkpoint=cache.path / "checkpoint.pt", progress=progress)
-    torch.save(model.state_dict(), weights)
-    cache.save_table("history", result.history)
-    (cache.path / "checkpoint.pt").unlink(missing_ok=True)
-    return model.eval(), result
+    with cache.lock("model"):
+        model = _fresh_model(name, profile, model_kwargs, config.seed)
+        tried = (cache.path / "model.pt").exists()
+        cached = _load_cached(cache, model)
+        if cached is not None:
+            return model.to(resolve_device(device)).eval(), cached
+        if tried:  # a failed load_state_dict may have copied some tensors already
+            model = _fresh_model(name, profile, model_kwargs, config.seed)
+        train, val = table[table["split"] == "train"], table[table["split"] == "val"]
+        checkpoint = cache.path / "checkpoint.pt"
+        result = train_model(model, train, val, config, device, checkpoint=checkpoint, progress=progress)
+        _save_weights(model, cache.path / "model.pt")
+        cache.save_table("history", result.history)
+        checkpoint.unlink(missing_ok=True)
+        return model.eval(), result
