@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+import os
 
 import numpy as np
 import pandas as pd
@@ -17,6 +19,8 @@ from iqaxai.data.demo import (
     DISTORTIONS,
     DemoConfig,
     apply_distortion,
+    demo_root,
+    ensure_demo_world,
     fixation_density,
     load_planted,
     make_demo_world,
@@ -167,3 +171,53 @@ def test_blanking_planted_cells_changes_a_simple_model_far_more(small_world):
         delta_imp.append(abs(imp - base))
         delta_triv.append(abs(triv - base))
     assert np.mean(delta_imp) > 3 * np.mean(delta_triv)
+
+
+# --- concurrent creation ----------------------------------------------------------------------------------------
+
+TINY = DemoConfig(n_references=3, versions_per_reference=2, height=24, width=32, seed=5)
+
+
+def _create_world(how: str, root: str, barrier) -> None:
+    """One of two processes creating the same world at once, directly or through the cache."""
+    barrier.wait()
+    if how == "make":
+        make_demo_world(root, TINY, progress=False)
+    else:
+        os.environ["IQAXAI_CACHE"] = root
+        ensure_demo_world(TINY, progress=False)
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="needs fork")
+@pytest.mark.parametrize("how", ["make", "ensure"])
+def test_two_processes_create_the_same_world_at_once(tmp_path, monkeypatch, how):
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(2)
+    target = tmp_path / "shared"
+    procs = [ctx.Process(target=_create_world, args=(how, str(target), barrier)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(300)
+    assert [p.exitcode for p in procs] == [0, 0]
+    if how == "ensure":
+        monkeypatch.setenv("IQAXAI_CACHE", str(target))
+        target = demo_root(TINY)
+    assert _digest(target) == _digest(make_demo_world(tmp_path / "alone", TINY, progress=False))
+    assert sorted(p.name for p in target.parent.iterdir() if p.name.startswith(".")) == []  # no scratch or locks
+
+
+def test_creation_replaces_incomplete_worlds_and_leftovers(tmp_path):
+    root = tmp_path / "world"
+    (root / "koniq10k").mkdir(parents=True)  # an interrupted world of an older version: no manifest
+    (root / "koniq10k" / "stale.png").write_bytes(b"x")
+    leftover = tmp_path / ".tmp-world.0123abcd"  # scratch folder of a killed build
+    (leftover / "koniq10k").mkdir(parents=True)
+    other = tmp_path / ".tmp-world2.0123abcd"  # another world's: kept
+    other.mkdir()
+    make_demo_world(root, TINY, progress=False, replace=False)
+    assert (root / "demo_world.json").exists() and not (root / "koniq10k" / "stale.png").exists()
+    assert not leftover.exists() and other.exists()
+    before = (root / "demo_world.json").stat().st_mtime_ns
+    make_demo_world(root, TINY, progress=False, replace=False)  # complete: kept as it is
+    assert (root / "demo_world.json").stat().st_mtime_ns == before

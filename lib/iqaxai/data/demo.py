@@ -39,13 +39,21 @@ Written layout under the world's root (each view readable by the real loader of 
     fixations/fixations.csv, fixations/maps/I001.png per-scene fixations and fixation-density maps
     planted_cells.csv, planted_cells.json            the planted important cells and per-cell visibility
     demo_world.json                                  configuration and rule constants (written last)
+
+The world is written into a temporary folder beside ``root`` and renamed into place when complete, under a
+lock on ``.<root name>.lock`` in the same parent: a reader never sees half a world, and two processes
+creating the same world at once both succeed (the second waits, then replaces it, or with
+:func:`ensure_demo_world` reuses it).
 """
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
+import re
+import secrets
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -61,6 +69,7 @@ from tqdm.auto import tqdm
 
 from iqaxai.grid import Grid, cell_mask, cell_slices
 from iqaxai.paths import cache_dir
+from iqaxai.results import file_lock
 
 #: Version of the generation rule; part of the cache key, bump it whenever the output changes.
 RULE_VERSION = 2
@@ -85,6 +94,8 @@ PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "stereo_motorcycle", "hubb
 TEXTURES = ("brick", "grass", "gravel")
 #: Least blending weight of a texture in a content cell, so every content cell carries visible detail.
 TEXTURE_MIN = 0.5
+#: Written last: a world folder holding it is complete.
+MANIFEST = "demo_world.json"
 
 
 @dataclass(frozen=True)
@@ -338,13 +349,10 @@ def _scene(r: int, config: DemoConfig, photos: dict, textures: dict) -> dict:
     return dict(photo=photo_name, reference=ref8, important=important, kinds=kinds, versions=versions, fixations=fix)
 
 
-def make_demo_world(root: str | os.PathLike, config: DemoConfig = DemoConfig(), progress: bool = True) -> Path:
-    """Generate the demo world under ``root`` (see the module docstring for the layout) and return it."""
+def _write_world(root: Path, config: DemoConfig, progress: bool) -> None:
+    """Write every file of the world of ``config`` into the empty folder ``root``."""
     from iqaxai.data.splits import stratified_split
 
-    root = Path(root)
-    if root.exists():
-        shutil.rmtree(root)
     h, w = config.height, config.width
     koniq_img = root / "koniq10k" / f"{w}x{h}"
     kadid_img = root / "kadid10k" / "images"
@@ -403,7 +411,65 @@ def make_demo_world(root: str | os.PathLike, config: DemoConfig = DemoConfig(), 
                 "rule_version": RULE_VERSION, "config": asdict(config), "D50": D50, "BETA": BETA,
                 "distortions": {k: {"kadid_id": v[0], "levels": list(v[1])} for k, v in DISTORTIONS.items()},
                 "n_images": len(table), "n_references": config.n_references}
-    (root / "demo_world.json").write_text(json.dumps(manifest, indent=1))
+    (root / MANIFEST).write_text(json.dumps(manifest, indent=1))
+
+
+def _scratch_dir(root: Path, kind: str) -> Path:
+    """A new, uniquely named folder beside ``root`` for building (``tmp``) or discarding (``old``) a world."""
+    path = root.with_name(f".{kind}-{root.name}.{secrets.token_hex(4)}")
+    path.mkdir()
+    return path
+
+
+def _scratch_pattern(root: Path) -> re.Pattern[str]:
+    """Names of the folders that :func:`_scratch_dir` makes for ``root``."""
+    return re.compile(rf"^\.(tmp|old)-{re.escape(root.name)}\.[0-9a-f]{{8}}$")
+
+
+def _remove_scratch(root: Path) -> None:
+    """Delete the temporary folders of an earlier, interrupted build of ``root`` (call under its lock)."""
+    pattern = _scratch_pattern(root)
+    for p in root.parent.iterdir():
+        if pattern.match(p.name) and p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _install(built: Path, root: Path) -> None:
+    """Rename the finished world ``built`` to ``root``, moving an existing ``root`` aside and deleting it."""
+    while True:
+        try:
+            os.rename(built, root)  # atomic; fails when root is a folder with files in it
+            return
+        except OSError as err:
+            if err.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+        old = _scratch_dir(root, "old")
+        try:
+            os.rename(root, old)
+        except FileNotFoundError:
+            pass
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def make_demo_world(root: str | os.PathLike, config: DemoConfig = DemoConfig(), progress: bool = True,
+                    replace: bool = True) -> Path:
+    """Generate the demo world under ``root`` (see the module docstring for the layout) and return it.
+
+    An existing world at ``root`` is replaced, or with ``replace=False`` kept when complete. The files are
+    written to a temporary folder and renamed into place, under a lock, so concurrent calls are safe.
+    """
+    root = Path(root)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with file_lock(root.parent / f".{root.name}.lock"):
+        if not replace and (root / MANIFEST).exists():
+            return root
+        _remove_scratch(root)
+        built = _scratch_dir(root, "tmp")
+        try:
+            _write_world(built, config, progress)
+            _install(built, root)
+        finally:
+            shutil.rmtree(built, ignore_errors=True)
     return root
 
 
@@ -417,8 +483,8 @@ def demo_root(config: DemoConfig = DemoConfig()) -> Path:
 def ensure_demo_world(config: DemoConfig = DemoConfig(), progress: bool = True) -> Path:
     """The demo world of ``config`` from the cache, generated first if it is missing or incomplete."""
     root = demo_root(config)
-    if not (root / "demo_world.json").exists():
-        make_demo_world(root, config, progress=progress)
+    if not (root / MANIFEST).exists():
+        make_demo_world(root, config, progress=progress, replace=False)
     return root
 
 
