@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# The main job: prepare .venv if needed, then run every notebook in notebooks/ in order with Papermill.
+# The main job: prepare the virtual environment if needed (scripts/ensure_env.sh; $IQAXAI_VENV, relative to the
+# repository, else .venv), then run the numbered notebooks in notebooks/ in order with Papermill (iqaxai.runner).
 #   bash run_all.sh                          smoke profile: embedded demo world, CPU, offline, minutes
 #   bash run_all.sh --profile paper --data-root /data --device cuda
-#   bash run_all.sh --only 00,03             a subset, by number or name
-# Executed notebooks: build/executed/<profile>/; figures: figures/; tables: tables/ (CSV + Markdown).
+#   bash run_all.sh --help                   every option
+# Relative paths in the options are taken from the directory run_all.sh is called from.
 set -euo pipefail
-cd "$(dirname "$0")"
-case "${1:-}" in -h|--help) exec python3 -c 'print(open("run_all.sh").read().split("set -euo")[0])' ;; esac
-bash scripts/ensure_env.sh
-exec .venv/bin/python -m iqaxai.runner "$@"
+repo=$(cd "$(dirname "$0")" && pwd)
+venv=${IQAXAI_VENV:-.venv}
+case "$venv" in /*) ;; *) venv="$repo/$venv" ;; esac
+case "${1:-}" in
+    -h|--help) if [ -x "$venv/bin/python" ]; then exec "$venv/bin/python" -m iqaxai.runner --help; fi ;;
+esac
+IQAXAI_VENV="$venv" bash "$repo/scripts/ensure_env.sh"
+exec "$venv/bin/python" -m iqaxai.runner "$@"

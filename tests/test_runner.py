@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import nbformat
 import pandas as pd
 import pytest
@@ -139,3 +142,221 @@ def test_study_outputs_never_collide_and_say_what_they_are(tmp_path, monkeypatch
         Study("paper", weights="imagenet")
     with pytest.raises(KeyError, match="unknown dataset"):
         Study("paper", "koniq20k")
+
+
+# The command line: every refusal comes before any notebook runs; Ctrl-C ends with the summary and 130.
+
+@pytest.fixture()
+def executions(fake_repo, monkeypatch):
+    """Stand-in for papermill.execute_notebook: records each call; ``fail[name]`` is raised for that notebook."""
+    import papermill
+
+    calls, fail = [], {}
+
+    def execute(book, output, parameters=None, **kwargs):
+        calls.append((book, output, parameters))
+        if Path(book).stem in fail:
+            raise fail[Path(book).stem]
+
+    monkeypatch.setattr(papermill, "execute_notebook", execute)
+    monkeypatch.setenv("MPLBACKEND", "Agg")  # main() sets both if absent; keep them out of the test process
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return calls, fail
+
+
+@pytest.mark.parametrize("only", [",", "", " , "])
+def test_an_empty_only_is_refused_naming_the_notebooks(executions, only):
+    calls, _ = executions
+    with pytest.raises(SystemExit) as refusal:
+        runner.main(["--only", only])
+    assert "--only selects no notebook" in str(refusal.value.code)
+    assert "00_first, 01_second, 02_third" in str(refusal.value.code)
+    assert calls == []
+
+
+def test_find_notebooks_refuses_an_empty_selection(fake_repo):
+    with pytest.raises(SystemExit, match="selects no notebook; available: 00_first"):
+        runner.find_notebooks(fake_repo / "notebooks", [])
+
+
+@pytest.mark.parametrize("device, message", [
+    ("cuda", "--device cuda was requested but no CUDA GPU is available here; use --device cpu or --device auto"),
+    ("cuda:1", "no CUDA GPU is available"),
+    ("gpu", "--device 'gpu' is not a device; accepted: auto, cpu, cuda, cuda:N"),
+    ("cuda:x", "is not a device"),
+])
+def test_device_is_checked_before_any_notebook(executions, monkeypatch, capsys, device, message):
+    import torch
+
+    calls, _ = executions
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SystemExit) as refusal:
+        runner.main(["--only", "00", "--device", device])
+    assert refusal.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert calls == []
+
+
+def test_check_device_accepted_values(monkeypatch):
+    import torch
+
+    assert runner.check_device("cpu") == "cpu" and runner.check_device("auto") == "auto"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert runner.check_device("cuda") == "cuda" and runner.check_device("cuda:0") == "cuda:0"
+    with pytest.raises(ValueError, match=r"only 1 GPU\(s\) exist"):
+        runner.check_device("cuda:3")
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="MPS is not available here; accepted: auto, cpu, cuda, cuda:N$"):
+        runner.check_device("mps")
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert runner.check_device("mps") == "mps"
+    with pytest.raises(ValueError, match="accepted: auto, cpu, cuda, cuda:N, mps"):
+        runner.check_device("GPU")
+
+
+def test_an_unwritable_out_is_refused_naming_the_folder(executions, tmp_path, capsys):
+    calls, _ = executions
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(SystemExit) as refusal:
+        runner.main(["--only", "00", "--out", str(tmp_path / "a-file" / "executed")])
+    assert refusal.value.code == 2
+    err = capsys.readouterr().err
+    assert f"cannot write executed notebooks to {tmp_path / 'a-file' / 'executed'}" in err and "--out" in err
+    assert "Traceback" not in err and calls == []
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="permissions do not bind root")
+def test_a_read_only_out_is_refused(executions, tmp_path):
+    (tmp_path / "ro").mkdir(mode=0o500)
+    with pytest.raises(ValueError, match=f"cannot write executed notebooks to {tmp_path / 'ro'}"):
+        runner.writable_folder(tmp_path / "ro")
+
+
+def test_relative_paths_are_taken_from_the_working_directory(executions, fake_repo, tmp_path, monkeypatch):
+    calls, _ = executions
+    _declaring(fake_repo / "notebooks" / "03_fourth.ipynb", "profile = 'smoke'\ndata_root = None")
+    caller = tmp_path / "caller"
+    caller.mkdir()
+    monkeypatch.chdir(caller)
+    monkeypatch.setenv("IQAXAI_CACHE", "cache")
+    assert runner.main(["--only", "03", "--out", "executed", "--data-root", "datasets"]) == 0
+    [(_, output, parameters)] = calls
+    assert output == str(caller / "executed" / "03_fourth.ipynb")
+    assert parameters["data_root"] == str(caller / "datasets")
+    assert os.environ["IQAXAI_CACHE"] == str(caller / "cache")  # the kernels run in notebooks/
+
+
+def _statuses(summary: str) -> dict[str, str]:
+    """Notebook -> status, from the rows of a printed summary."""
+    rows = [line.split() for line in summary.split("Summary", 1)[-1].splitlines()]
+    return {row[0]: row[1] for row in rows if len(row) >= 3 and row[0][:2].isdigit()}
+
+
+def _ctrl_c_in_kernel() -> Exception:
+    from papermill.exceptions import PapermillExecutionError
+
+    return PapermillExecutionError(cell_index=2, exec_count=2, source="", ename="KeyboardInterrupt", evalue="",
+                                   traceback=[])
+
+
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, _ctrl_c_in_kernel], ids=["runner", "kernel"])
+def test_ctrl_c_marks_the_notebook_interrupted_prints_the_summary_and_exits_130(executions, tmp_path, capsys,
+                                                                                interrupt):
+    calls, fail = executions
+    fail["01_second"] = interrupt()
+    assert runner.main(["--out", str(tmp_path / "out")]) == runner.INTERRUPTED == 130
+    out, err = capsys.readouterr()
+    assert "Summary" in out and "notebooks: 1 passed, 0 failed, 1 interrupted, 1 skipped" in out
+    assert _statuses(out) == {"00_first": "ok", "01_second": "interrupted", "02_third": "skipped"}
+    assert "INTERRUPTED: 01_second.ipynb" in err and "Traceback" not in err
+    assert len(calls) == 2
+
+
+_DRIVER = """
+import sys
+from pathlib import Path
+from iqaxai import runner
+runner.repo_root = lambda: Path(sys.argv[1])
+sys.exit(runner.main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGINT to a process group")
+def test_sigint_interrupts_the_running_cell_and_ends_with_the_summary(tmp_path):
+    """A real Ctrl-C (SIGINT to the runner's process group) during a cell: no traceback, summary, exit 130."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    (tmp_path / "notebooks").mkdir()
+    started = tmp_path / "cell-started"
+    _notebook(tmp_path / "notebooks" / "00_wait.ipynb",
+              f"import pathlib, time\npathlib.Path({str(started)!r}).touch()\ntime.sleep(120)")
+    _notebook(tmp_path / "notebooks" / "01_after.ipynb", "print('never runs')")
+    (tmp_path / "driver.py").write_text(_DRIVER)
+    command = [sys.executable, str(tmp_path / "driver.py"), str(tmp_path), "--out", str(tmp_path / "out")]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env={**os.environ, "MPLBACKEND": "Agg"})
+    try:
+        deadline = time.monotonic() + 120
+        while not started.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert started.exists(), "the notebook's cell never started"
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert _statuses(out) == {"00_wait": "interrupted", "01_after": "skipped"}
+    assert "Traceback" not in err and "INTERRUPTED: 00_wait.ipynb" in err
+    executed = nbformat.read(tmp_path / "out" / "00_wait.ipynb", as_version=4)
+    assert any(o.get("ename") == "KeyboardInterrupt" for c in executed.cells for o in c.get("outputs", []))
+
+
+def _fake_venv(folder: Path, record: Path) -> Path:
+    """A virtual environment whose python records its working directory, refuses installs and runs this one."""
+    import hashlib
+    import sys
+
+    (folder / "bin").mkdir(parents=True)
+    python = folder / "bin" / "python"
+    python.write_text(f'#!/bin/sh\npwd > "{record}"\n'
+                      'case "$*" in *"-m pip"*|*"-m venv"*) echo "no installs in the test venv" >&2; exit 3;; esac\n'
+                      f'exec "{sys.executable}" "$@"\n')
+    python.chmod(0o755)
+    root = Path(runner.__file__).resolve().parents[2]
+    digest = hashlib.sha256((root / "pyproject.toml").read_bytes() + (root / "scripts" / "ensure_env.sh").read_bytes())
+    (folder / ".iqaxai-env").write_text(f"{digest.hexdigest()}-none-none\n")  # up to date for ensure_env.sh
+    return folder
+
+
+def _run_all(args: list[str], cwd: Path, venv: Path) -> "subprocess.CompletedProcess[str]":
+    import subprocess
+
+    root = Path(runner.__file__).resolve().parents[2]
+    env = {**os.environ, "IQAXAI_VENV": str(venv), "IQAXAI_TORCH_SPEC": "none", "IQAXAI_EXTRAS": "none"}
+    return subprocess.run(["bash", str(root / "run_all.sh"), *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="bash script")
+def test_run_all_uses_iqaxai_venv_in_the_callers_directory(tmp_path):
+    caller, record = tmp_path / "caller", tmp_path / "cwd.txt"
+    caller.mkdir()
+    venv = _fake_venv(tmp_path / "venv", record)
+    done = _run_all(["--weights", "random"], caller, venv)  # refused by the runner before anything runs
+    assert done.returncode == 2 and "allowed only with --dry-run" in done.stderr, done.stderr
+    assert record.read_text().strip() == str(caller)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="bash script")
+def test_run_all_help_lists_the_runners_options(tmp_path):
+    venv = _fake_venv(tmp_path / "venv", tmp_path / "cwd.txt")
+    done = _run_all(["-h"], tmp_path, venv)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: run_all.sh")
+    assert all(option in done.stdout for option in ("--only", "--device", "--data-root", "--out", "--dry-run"))

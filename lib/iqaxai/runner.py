@@ -7,14 +7,21 @@ and writes the committed ``tables/`` and ``figures/``; a paper run writes ``resu
 ``--dry-run`` is the paper profile with the papers' architectures randomly initialised (``weights=random``)
 on miniature datasets in the official layouts (written under ``build/dry-run-data`` unless ``--data-root``
 is given), with the schedules of ``profiles/paper-dry-run.yaml``. The run stops at the first failing
-notebook, naming it and the failing cell, and always ends with a summary.
+notebook, naming it and the failing cell, and always ends with a summary; Ctrl-C marks the running notebook
+interrupted, prints the summary and exits with 130. Relative ``--data-root`` and ``--out`` are taken from the
+caller's working directory; the device, the selection and the output folder are checked before any notebook runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
+import re
+import signal
 import sys
+import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +33,8 @@ from iqaxai.paths import repo_root
 from iqaxai.profiles import PROFILES, WEIGHTS
 
 DRY_RUN_DATASETS = ("koniq10k", "spaq", "kadid10k", "clive", "tid2013")
+INTERRUPTED = 130  # the shell's exit status after SIGINT
+_DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
 
 
 @dataclass
@@ -33,16 +42,19 @@ class Outcome:
     """What happened to one notebook."""
 
     name: str
-    status: str  # "ok", "failed" or "skipped"
+    status: str  # "ok", "failed", "interrupted" or "skipped"
     seconds: float = 0.0
     detail: str = ""
 
 
 def find_notebooks(folder: Path, only: list[str] | None = None) -> list[Path]:
-    """Numbered notebooks ``NN_*.ipynb`` in order, optionally restricted to names or number prefixes."""
+    """Numbered notebooks ``NN_*.ipynb`` in order, optionally restricted to names or number prefixes (``None``:
+    all; an empty selection is refused, naming the notebooks that exist)."""
     books = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
-    if not only:
+    if only is None:
         return books
+    if not only:
+        raise SystemExit(f"run_all: --only selects no notebook; available: {', '.join(b.stem for b in books)}")
     chosen = [b for b in books if any(b.stem == o or b.name == o or b.stem.startswith(f"{o}_") for o in only)]
     unknown = [o for o in only if not any(b.stem == o or b.name == o or b.stem.startswith(f"{o}_") for b in books)]
     if unknown:
@@ -78,6 +90,97 @@ def _failure_detail(error: Exception) -> str:
         where += f" (execution count {cell})"
     ename, evalue = getattr(error, "ename", type(error).__name__), getattr(error, "evalue", str(error))
     return f"{where}: {ename}: {str(evalue).strip().splitlines()[0] if str(evalue).strip() else ''}"
+
+
+def check_device(device: str) -> str:
+    """``device`` if it names a device present here (auto, cpu, cuda, cuda:N, mps where supported), else a
+    ValueError listing the accepted values or saying that the GPU is absent."""
+    if device in ("auto", "cpu"):
+        return device
+    import torch
+
+    mps = torch.backends.mps.is_available()
+    accepted = "auto, cpu, cuda, cuda:N" + (", mps" if mps else "")
+    if not _DEVICE.fullmatch(device):
+        raise ValueError(f"--device {device!r} is not a device; accepted: {accepted}")
+    if device == "mps" and not mps:
+        raise ValueError(f"--device mps was requested but MPS is not available here; accepted: {accepted}")
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {device} was requested but no CUDA GPU is available here; "
+                             "use --device cpu or --device auto")
+        index, count = int(device.partition(":")[2] or 0), torch.cuda.device_count()
+        if index >= count:
+            raise ValueError(f"--device {device} was requested but only {count} GPU(s) exist "
+                             f"(cuda:0 to cuda:{count - 1})")
+    return device
+
+
+def writable_folder(folder: Path) -> Path:
+    """``folder``, created if needed, after checking that a file can be written in it; else a ValueError naming it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise ValueError(f"cannot write executed notebooks to {folder}: {error.strerror or error}; "
+                         "choose a writable folder with --out") from None
+    return folder
+
+
+def absolute(path: str | os.PathLike) -> Path:
+    """``path`` with ``~`` expanded, relative to the current working directory, made absolute."""
+    return Path(path).expanduser().resolve()
+
+
+class CtrlC:
+    """SIGINT while notebooks run. The first one interrupts the running cell in its kernel, as Jupyter's stop
+    button does: the notebook then ends with a KeyboardInterrupt error and its kernel shuts down cleanly. A second
+    one, or one while no cell runs, raises KeyboardInterrupt in the runner at once."""
+
+    def __init__(self) -> None:
+        self.kernel = None  # the manager of the running notebook's kernel, once the kernel answers
+        self.requested = False
+        self._task: asyncio.Task | None = None
+
+    def manager_class(self) -> type:
+        """A Jupyter kernel manager class that registers its manager here once the kernel is ready (a kernel
+        still starting up would die of SIGINT with a traceback)."""
+        from jupyter_client.manager import AsyncKernelManager
+
+        owner = self
+
+        class TrackedKernelManager(AsyncKernelManager):
+            def client(self, **kwargs):
+                kc = super().client(**kwargs)
+                wait_for_ready = kc.wait_for_ready
+
+                async def ready(*args, **kw) -> None:
+                    await wait_for_ready(*args, **kw)
+                    owner.kernel = self
+
+                kc.wait_for_ready = ready
+                return kc
+
+        return TrackedKernelManager
+
+    def __call__(self, signum: int, frame: object) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if self.requested or self.kernel is None or loop is None:
+            raise KeyboardInterrupt
+        self.requested = True
+        loop.call_soon_threadsafe(self._interrupt_kernel, loop)
+
+    def _interrupt_kernel(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._task = loop.create_task(self.kernel.interrupt_kernel())
+
+
+def _interrupted(error: BaseException) -> bool:
+    """Whether a notebook stopped because of Ctrl-C (in this process or as the kernel's error)."""
+    return isinstance(error, KeyboardInterrupt) or getattr(error, "ename", None) == "KeyboardInterrupt"
 
 
 @dataclass(frozen=True)
@@ -119,89 +222,152 @@ def run(
     epochs: int | None = None,
     dry_run: bool = False,
 ) -> list[Outcome]:
-    """Execute the notebooks; stop at the first failure. Returns one outcome per planned execution."""
-    import papermill
+    """Execute the notebooks; stop at the first failure or at Ctrl-C. Returns one outcome per planned execution.
 
+    The device and the output folder are checked first (ValueError); relative paths are taken from the current
+    working directory."""
     root = repo_root()
+    check_device(device)
     books = find_notebooks(root / "notebooks", only)
-    out_dir = out_dir or root / "build" / "executed" / (f"{profile}-dry-run" if dry_run else profile)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = writable_folder(absolute(out_dir) if out_dir else
+                              root / "build" / "executed" / (f"{profile}-dry-run" if dry_run else profile))
     overrides: dict = {"profile": profile, "device": device}
     if profile == "paper":
         overrides["weights"] = weights
     if data_root:
-        overrides["data_root"] = str(Path(data_root).expanduser().resolve())
+        overrides["data_root"] = str(absolute(data_root))
     if epochs:
         overrides["epochs"] = epochs
     jobs = plan(books, profile, list(datasets or []), overrides, root / "profiles", dry_run)
     outcomes: list[Outcome] = []
+    ctrl_c = CtrlC()
+    main_thread = threading.current_thread() is threading.main_thread()  # signal handlers live there only
+    previous = signal.signal(signal.SIGINT, ctrl_c) if main_thread else None
+    try:
+        _execute(jobs, out_dir, ctrl_c, outcomes)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
+    return outcomes
+
+
+def _execute(jobs: list[Job], out_dir: Path, ctrl_c: CtrlC, outcomes: list[Outcome]) -> None:
+    """Execute ``jobs`` in order into ``out_dir``, appending one outcome each; stop at a failure or Ctrl-C."""
+    import papermill
+
     failed = False
     for i, job in enumerate(jobs, 1):
         name = Path(job.output).stem
         if failed:
             outcomes.append(Outcome(name, "skipped"))
             continue
-        print(f"[{i}/{len(jobs)}] {job.output}  ({', '.join(f'{k}={v}' for k, v in job.params.items())})", flush=True)
+        ctrl_c.kernel, ctrl_c.requested = None, False
         start = time.perf_counter()
         try:
+            settings = ", ".join(f"{k}={v}" for k, v in job.params.items())
+            print(f"[{i}/{len(jobs)}] {job.output}  ({settings})", flush=True)
             papermill.execute_notebook(
                 str(job.book), str(out_dir / job.output), parameters=job.params, kernel_name="python3",
                 cwd=str(job.book.parent), progress_bar=True, log_output=False,
+                kernel_manager_class=ctrl_c.manager_class(),
             )
+            if ctrl_c.requested:  # Ctrl-C came while no cell was running
+                raise KeyboardInterrupt
             outcomes.append(Outcome(name, "ok", time.perf_counter() - start))
-        except Exception as error:  # noqa: BLE001 - any failure stops the run and is reported
+        except (Exception, KeyboardInterrupt) as error:  # noqa: BLE001 - any failure stops the run and is reported
+            if ctrl_c.requested or _interrupted(error):
+                outcomes.append(Outcome(name, "interrupted", time.perf_counter() - start, "stopped by Ctrl-C"))
+                print(f"\nINTERRUPTED: {job.output}", file=sys.stderr, flush=True)
+                failed = True
+                continue
             detail = _failure_detail(error)
             outcomes.append(Outcome(name, "failed", time.perf_counter() - start, detail))
             print(f"FAILED: {job.output}, {detail}\n  executed copy with the traceback: {out_dir / job.output}", file=sys.stderr)
             failed = True
-    return outcomes
 
 
 def summary(outcomes: list[Outcome]) -> str:
     """A plain-text table of notebooks, status and time."""
-    width = max([len(o.name) for o in outcomes] + [8])
-    lines = [f"{'notebook':<{width}}  {'status':<8}  {'seconds':>8}"]
-    lines += [f"{o.name:<{width}}  {o.status:<8}  {o.seconds:>8.1f}" + (f"  {o.detail}" if o.detail else "") for o in outcomes]
-    lines.append(f"{'total':<{width}}  {'':<8}  {sum(o.seconds for o in outcomes):>8.1f}")
-    count = {status: sum(o.status == status for o in outcomes) for status in ("ok", "failed", "skipped")}
-    lines.append(f"notebooks: {count['ok']} passed, {count['failed']} failed" + (f", {count['skipped']} skipped" if count["skipped"] else ""))
+    width, state = max([len(o.name) for o in outcomes] + [8]), max([len(o.status) for o in outcomes] + [7])
+    lines = [f"{'notebook':<{width}}  {'status':<{state}}  {'seconds':>8}"]
+    lines += [f"{o.name:<{width}}  {o.status:<{state}}  {o.seconds:>8.1f}" + (f"  {o.detail}" if o.detail else "")
+              for o in outcomes]
+    lines.append(f"{'total':<{width}}  {'':<{state}}  {sum(o.seconds for o in outcomes):>8.1f}")
+    count = {status: sum(o.status == status for o in outcomes) for status in ("ok", "failed", "interrupted", "skipped")}
+    lines.append(f"notebooks: {count['ok']} passed, {count['failed']} failed"
+                 + "".join(f", {count[s]} {s}" for s in ("interrupted", "skipped") if count[s]))
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point (see ``run_all.sh --help``)."""
-    parser = argparse.ArgumentParser(prog="run_all.sh", description="Run every numbered notebook with Papermill.")
+def _parser() -> argparse.ArgumentParser:
+    """The options of ``run_all.sh`` (``run_all.sh --help`` prints them)."""
+    parser = argparse.ArgumentParser(
+        prog="run_all.sh", description="Run the numbered notebooks in notebooks/ in order with Papermill.",
+        epilog="Relative paths are taken from the current directory. Ctrl-C stops the run, prints the summary and "
+               "exits with 130; a rerun resumes from the results cache and the training checkpoints.")
     parser.add_argument("--profile", choices=PROFILES, default="smoke", help="smoke (demo world, CPU, minutes) or paper")
     parser.add_argument("--dataset", default="koniq10k",
                         help="paper profile: comma-separated datasets, e.g. koniq10k,spaq (the ICIP paper uses both)")
-    parser.add_argument("--only", default="", help="comma-separated notebook numbers or names, e.g. 00,03")
+    parser.add_argument("--only", default=None, help="comma-separated notebook numbers or names, e.g. 00,03")
     parser.add_argument("--data-root", default=None, help="folder holding the datasets (default: $IQAXAI_DATA or data/)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (mps where supported)")
     parser.add_argument("--weights", choices=WEIGHTS, default="pretrained",
                         help="paper profile: pretrained (the papers') or random (dry run only: architectures untrained)")
     parser.add_argument("--epochs", type=int, default=None, help="cut every training schedule to this many epochs")
     parser.add_argument("--dry-run", action="store_true",
                         help="paper profile, random weights, miniature datasets in the official layouts, cut schedules")
     parser.add_argument("--out", default=None, help="folder for executed notebooks (default build/executed/<run>)")
+    return parser
+
+
+def _names(only: str | None) -> list[str] | None:
+    """The notebook names of ``--only`` (``None`` when the option is absent)."""
+    return None if only is None else [o.strip() for o in only.split(",") if o.strip()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point (see ``run_all.sh --help``): 0 when every notebook ran, 1 on a failure, 2 on a
+    usage error, 130 on Ctrl-C."""
+    parser = _parser()
     args = parser.parse_args(argv)
+    try:
+        return _main(parser, args)
+    except KeyboardInterrupt:
+        print("\nrun_all: interrupted before the first notebook", file=sys.stderr)
+        return INTERRUPTED
+
+
+def _main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """Check the options, prepare the run and execute it."""
     datasets = [d.strip() for d in args.dataset.split(",") if d.strip()]
+    only = _names(args.only)
+    if not args.dry_run and args.weights == "random":
+        parser.error("--weights random gives numbers of untrained networks; it is allowed only with --dry-run")
+    find_notebooks(repo_root() / "notebooks", only)
+    try:
+        check_device(args.device)
+        out = writable_folder(absolute(args.out)) if args.out else None
+    except ValueError as error:
+        parser.error(str(error))
+    for name in ("IQAXAI_DATA", "IQAXAI_CACHE"):  # the notebooks run in notebooks/, not in the caller's directory
+        if os.environ.get(name):
+            os.environ[name] = str(absolute(os.environ[name]))
+    data_root = str(absolute(args.data_root)) if args.data_root else None
     if args.dry_run:
         args.profile, args.weights = "paper", "random"  # the dry run is a run of the paper profile
-        if args.data_root is None:
+        if data_root is None:
             from iqaxai.data.miniature import write_miniatures
 
-            args.data_root = str(write_miniatures(repo_root() / "build" / "dry-run-data", DRY_RUN_DATASETS))
-    elif args.weights == "random":
-        parser.error("--weights random gives numbers of untrained networks; it is allowed only with --dry-run")
+            data_root = str(write_miniatures(repo_root() / "build" / "dry-run-data", DRY_RUN_DATASETS))
     os.environ.setdefault("MPLBACKEND", "Agg")
     if args.profile == "smoke" or args.dry_run:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.profile == "smoke":
         datasets = []
-    only = [o.strip() for o in args.only.split(",") if o.strip()] or None
-    outcomes = run(args.profile, only, args.data_root, args.device, Path(args.out) if args.out else None, datasets,
-                   args.weights, args.epochs, args.dry_run)
-    print("\nSummary\n" + summary(outcomes))
+    outcomes = run(args.profile, only, data_root, args.device, out, datasets, args.weights, args.epochs, args.dry_run)
+    print("\nSummary\n" + summary(outcomes), flush=True)
+    if any(o.status == "interrupted" for o in outcomes):
+        return INTERRUPTED
     return 0 if all(o.status == "ok" for o in outcomes) else 1
 
 
