@@ -133,3 +133,39 @@ def test_run_sweep_is_cached_and_matches_the_direct_sweep(small_world, tmp_path,
         unmasked = model(load_batch(table["path"].tolist(), None)).numpy()
     assert np.allclose(first.unmasked, unmasked, atol=1e-3)
     assert np.allclose(first.shapley().sum(1), first.unmasked - first.fully_masked, atol=1e-6)
+
+
+def test_run_sweep_rereads_and_resumes_with_any_chunk_size(small_world, tmp_path, monkeypatch):
+    """Each image is its own cache item: another chunk size reads the same, aligned rows and computes nothing."""
+    from iqaxai.data.demo import load_demo
+    from iqaxai.data.images import load_batch
+    from iqaxai.importance import run_sweep
+
+    monkeypatch.setenv("IQAXAI_CACHE", str(tmp_path))
+    table = load_demo(small_world[1]).head(10)
+    swept: list[int] = []
+
+    def fake_chunk(model, images, grid, device):  # every prediction of an image is its mean brightness
+        swept.append(len(images))
+        means = images.mean((1, 2, 3)).numpy().astype(np.float32)
+        return {"scores": np.repeat(means[:, None], 4096, 1), "distributions": np.repeat(means[:, None, None], 4096, 1).repeat(5, 2)}
+
+    monkeypatch.setattr("iqaxai.importance._sweep_chunk", fake_chunk)
+    truth = load_batch(table["path"].tolist(), None).mean((1, 2, 3)).double().numpy()
+    first = run_sweep(None, table, {"model": "fake"}, chunk_images=4, progress=False)
+    assert swept == [4, 4, 2] and np.allclose(first.unmasked, truth) and np.allclose(first.scores, truth[:, None])
+    swept.clear()
+    again = run_sweep(None, table, {"model": "fake"}, chunk_images=3, progress=False)
+    assert swept == [] and again.scores.shape == (10, 4094)  # used to recompute under a key with chunk_images
+    assert np.array_equal(again.scores, first.scores) and np.array_equal(again.distributions, first.distributions)
+    cache_dir = next((tmp_path / "results" / "masked_sweep").iterdir())
+    for i in (1, 5, 8):
+        (cache_dir / f"image_{i:06d}.npz").unlink()
+    resumed = run_sweep(None, table, {"model": "fake"}, chunk_images=2, progress=False)
+    assert swept == [2, 1]  # only the three missing images, in chunks of 2
+    assert np.allclose(resumed.scores, truth[:, None], rtol=0, atol=1e-6)  # each row its own image (batch round-off aside)
+    assert np.array_equal(np.delete(resumed.scores, [1, 5, 8], 0), np.delete(first.scores, [1, 5, 8], 0))
+    with pytest.raises(ValueError, match="chunk_images must be a positive int"):
+        run_sweep(None, table, {"model": "fake"}, chunk_images=0, progress=False)
+    with pytest.raises(ValueError, match="no images"):
+        run_sweep(None, table.head(0), {"model": "fake"}, progress=False)

@@ -80,25 +80,43 @@ def _sweep_chunk(model, images: torch.Tensor, grid: Grid, device) -> dict[str, n
     return {"scores": scores.astype(np.float32), "distributions": dist.astype(np.float32)}
 
 
+def _item_id(index: int) -> str:
+    """Cache item of the image at row ``index`` of the table (the table's image names are in the identity)."""
+    return f"image_{index:06d}"
+
+
 def run_sweep(model, table: pd.DataFrame, cache_config: dict, grid: Grid = (3, 4), image_size: tuple[int, int] | None = None,
               device: str = "cpu", chunk_images: int = 64, progress: bool = True) -> Sweep:
-    """The masked sweep of every image of ``table``, cached per chunk of images (resumable).
+    """The masked sweep of every image of ``table``, cached per image (resumable).
 
     ``cache_config`` must identify the model's weights and the images (e.g. the training cache key and the
-    dataset name); the table's image names are added to it.
+    dataset name); the table's image names, the grid and the image size are added to it. Missing images are
+    swept ``chunk_images`` at a time; each image is its own cache item, so the chunk size does not shape the
+    cached result and a sweep can be reread or resumed with any chunk size.
     """
+    from tqdm.auto import tqdm
+
     from iqaxai.data.images import load_batch
 
+    if not isinstance(chunk_images, (int, np.integer)) or chunk_images < 1:
+        raise ValueError(f"run_sweep: chunk_images must be a positive int, got {chunk_images!r}")
+    if len(table) == 0:
+        raise ValueError("run_sweep: the table holds no images")
     paths, names = table["path"].tolist(), table["image"].astype(str).tolist()
-    cache = ResultsCache("masked_sweep", {**cache_config, "grid": list(grid), "images": names, "size": image_size,
-                                         "chunk_images": chunk_images})  # chunks are the cached items
-    starts = range(0, len(paths), chunk_images)
-    items = {f"images_{s:06d}": s for s in starts}
-    with torch.no_grad():
-        results = cache.map(lambda s: _sweep_chunk(model, load_batch(paths[s:s + chunk_images], image_size), grid, device),
-                            items, desc="masked sweep", progress=progress)
-    scores = np.concatenate([results[k]["scores"] for k in items]).astype(np.float64)
-    dists = np.concatenate([results[k]["distributions"] for k in items]).astype(np.float64)
+    cache = ResultsCache("masked_sweep", {**cache_config, "grid": list(grid), "images": names, "size": image_size})
+    done = cache.done()
+    todo = [i for i in range(len(paths)) if _item_id(i) not in done]
+    with torch.no_grad(), tqdm(total=len(paths), initial=len(paths) - len(todo), desc="masked sweep",
+                               disable=not progress) as bar:
+        for start in range(0, len(todo), chunk_images):
+            rows = todo[start:start + chunk_images]
+            result = _sweep_chunk(model, load_batch([paths[i] for i in rows], image_size), grid, device)
+            for j, i in enumerate(rows):
+                cache.save(_item_id(i), {k: v[j] for k, v in result.items()})
+            bar.update(len(rows))
+    items = [cache.load(_item_id(i)) for i in range(len(paths))]
+    scores = np.stack([item["scores"] for item in items]).astype(np.float64)
+    dists = np.stack([item["distributions"] for item in items]).astype(np.float64)
     return Sweep(block_masks(grid).numpy(), scores[:, :-2], dists[:, :-2], scores[:, -2], dists[:, -2], scores[:, -1], dists[:, -1])
 
 
