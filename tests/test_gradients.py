@@ -99,3 +99,40 @@ def test_triq_attention_is_uniform_when_queries_are_zero_and_the_fig1_map_is_sca
     assert cam_layer(model) is model.backbone.stages[-1]
     with pytest.raises(ValueError, match="no Grad-CAM layer"):
         cam_layer(BlockReader())
+
+
+def test_explanations_refuse_unscaled_non_finite_and_empty_input():
+    model = RedMinusGreen()
+    x = _two_blobs()
+    for explain, where in ((lambda b: grad_cam(model, b, layer=model.conv), r"grad_cam\(images\)"),
+                           (lambda b: guided_backprop(model, b), r"guided_backprop\(images\)")):
+        with pytest.raises(ValueError, match=where + r": expected values in \[0, 1\], got values in \[0, 255\]"):
+            explain(x * 255)
+        with pytest.raises(ValueError, match=where + ": expected a float image .*got dtype uint8"):
+            explain((x * 255).to(torch.uint8))
+        with pytest.raises(ValueError, match=where + ": images contain NaN"):
+            explain(torch.where(x > 0.5, float("nan"), x))
+        with pytest.raises(ValueError, match=where + r": got an empty batch"):
+            explain(x[:0])  # grad_cam used to raise AttributeError: 'int' object has no attribute 'backward'
+        with pytest.raises(ValueError, match=where + r": expected RGB images \[B, 3, H, W\], got shape \(1, 1, 96, 128\)"):
+            explain(x[:, :1])
+        assert explain(x.double()).shape == (1, 96, 128)  # float64 is accepted
+        assert explain(x[0]).shape == (1, 96, 128)  # one image [3, H, W]
+    image = x[0].permute(1, 2, 0).numpy()
+    with pytest.raises(ValueError, match=r"lime_map\(image\): expected values in \[0, 1\]"):
+        lime_map(BlockReader(7), image * 255, segments=grid_segments((96, 128)), num_samples=10)
+    with pytest.raises(ValueError, match=r"lime_map\(image\): expected a float image .*uint8"):
+        lime_map(BlockReader(7), (image * 255).astype(np.uint8), segments=grid_segments((96, 128)), num_samples=10)
+    with pytest.raises(ValueError, match=r"lime_map\(image\): expected an RGB image of shape \(H, W, 3\)"):
+        lime_map(BlockReader(7), image[..., :1], num_samples=10)
+
+
+def test_grad_cam_refuses_a_target_map_with_one_position():
+    from iqaxai.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("triq", profile="smoke").eval()  # stride-16 backbone: an 8x8 image gives a 1x1 map
+    with pytest.raises(ValueError, match=r"grad_cam: the target layer \(.*\) gives a 1x1 map for 8x8 images"):
+        grad_cam(model, torch.rand(1, 3, 8, 8))  # used to return an all-zero map
+    maps = grad_cam(model, torch.rand(1, 3, 32, 32))  # a 2x2 map: a real map
+    assert maps.shape == (1, 32, 32) and maps.max() > 0.5

@@ -160,3 +160,23 @@ def test_fast_sweep_rejects_what_it_cannot_do():
         sweep_block_masks(_random_triq(), torch.rand(1, 3, 32, 64), block_masks()[:3])  # 2x4 token map
     with pytest.raises(ValueError, match="output must be"):
         sweep_block_masks(_random_triq(), torch.rand(1, 3, 96, 128), block_masks()[:3], output="mos")
+
+
+def test_sweep_refuses_empty_batches_unscaled_images_and_non_binary_masks():
+    from iqaxai.masking import sweep_block_masks
+
+    model, masks = _random_triq(), block_masks()[:5]
+    images = torch.rand(1, 3, 96, 128)
+    with pytest.raises(ValueError, match=r"sweep_block_masks\(images\): got an empty batch"):
+        sweep_block_masks(model, images[:0], masks)  # used to return None
+    with pytest.raises(ValueError, match=r"sweep_block_masks\(images\): expected values in \[0, 1\]"):
+        sweep_block_masks(model, images * 255, masks)
+    with pytest.raises(ValueError, match=r"sweep_block_masks\(images\): expected RGB images"):
+        sweep_block_masks(model, images[:, :1], masks)
+    half = masks.float()
+    half[0, 0] = 0.5
+    with pytest.raises(ValueError, match=r"sweep_block_masks\(masks\): .*exactly 0/1.*0\.5"):
+        sweep_block_masks(model, images, half)  # used to count 0.5 as masked
+    with pytest.raises(ValueError, match="M >= 1"):
+        sweep_block_masks(model, images, masks[:0])
+    assert torch.equal(sweep_block_masks(model, images, masks.float()), sweep_block_masks(model, images, masks))

@@ -257,3 +257,59 @@ def test_swin_smoke_accepts_paper_resolution():
         # hybrid: CNN embedding at stride 8, then one patch merging (odd sizes padded): stride 16, rounded up
         assert model.feature_map(torch.rand(1, 3, 384, 512)).shape[-2:] == (24, 32)
         assert model.feature_map(torch.rand(1, 3, 100, 150)).shape[-2:] == (7, 10)
+
+
+# ----------------------------------------------------------------------------------------------- input checks
+def _bad_inputs() -> list[tuple[str, torch.Tensor, str]]:
+    """(case, batch, expected message) that every model must refuse before computing anything."""
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(5))
+    nan, inf = x.clone(), x.clone()
+    nan[0, 1, 2, 3], inf[1, 0, 0, 0] = float("nan"), float("inf")
+    return [
+        ("0..255 float", x * 255, r"expected values in \[0, 1\], got values in .*divide by 255"),
+        ("uint8", (x * 255).to(torch.uint8), r"expected a float image .*got dtype uint8 .*x.float\(\) / 255"),
+        ("NaN pixel", nan, "images contain NaN or infinite values"),
+        ("inf pixel", inf, "images contain NaN or infinite values"),
+        ("one channel", x[:, :1], r"expected RGB images \[B, 3, H, W\], got shape \(2, 1, 32, 32\)"),
+        ("empty batch", x[:0], r"got an empty batch \(shape \(0, 3, 32, 32\)\)"),
+    ]
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_every_model_refuses_bad_input_and_casts_float64(name):
+    model = _smoke(name).eval()
+    where = f"{type(model).__name__} input: "
+    for case, batch, message in _bad_inputs():
+        with pytest.raises(ValueError, match=where + message):
+            with torch.no_grad():
+                model(batch)
+            pytest.fail(f"{name} accepted {case}")
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        single, double = model(x), model(x.double())
+    assert double.dtype == torch.float32 and torch.allclose(single, double, atol=1e-5)
+
+
+class _MeanMetric(nn.Module):
+    """Stand-in for a pyiqa inference model: score = 10 x mean brightness."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.tensor(10.0))
+
+    def forward(self, x):
+        return (x.mean(dim=(1, 2, 3)) * self.scale)[:, None]
+
+
+def test_pyiqa_adapter_checks_its_input():
+    from iqaxai.models.pyiqa_adapter import PyiqaModel
+
+    model = PyiqaModel.__new__(PyiqaModel)  # the forward alone: no pyiqa installed offline
+    nn.Module.__init__(model)
+    model.metric, model.metric_name = _MeanMetric(), "mean"
+    x = torch.rand(2, 3, 16, 16)
+    assert torch.allclose(model(x), x.mean(dim=(1, 2, 3)) * 10)
+    assert torch.allclose(model(x.double()), x.mean(dim=(1, 2, 3)) * 10)
+    for _, batch, message in _bad_inputs():
+        with pytest.raises(ValueError, match="PyiqaModel input: " + message):
+            model(batch)

@@ -370,3 +370,19 @@ def test_a_registry_model_goes_through_all_three_domains():
     assert model.training  # restored after explaining
     assert np.isfinite(dct_band_perturbation(model, x, bands=4)).all()
     assert hsv_perturbation(model, x[:1], channel_ranges=5).shape == (1, 3, 5)
+
+
+def test_every_method_checks_its_images_with_the_shared_check_and_names_itself():
+    model, x = TinyConv(), torch.rand(2, 3, 20, 24)
+    nan = x.clone()
+    nan[1, 0, 3, 3] = float("nan")
+    for call, where in ((lambda b: occlusion_map(model, b, patch=5, stride=5), "occlusion_map(image)"),
+                        (lambda b: dct_band_perturbation(model, b, bands=2), "dct_band_perturbation(images)"),
+                        (lambda b: hsv_perturbation(model, b, channel_ranges=2), "hsv_perturbation(images)"),
+                        (hsv_roundtrip, "hsv_roundtrip(image)")):
+        prefix = where.replace("(", r"\(").replace(")", r"\)") + ": "
+        for bad, message in ((x * 255, r"expected values in \[0, 1\].*divide by 255"), (nan, "images contain NaN"),
+                             (x[:0], "got an empty batch"), (x[:, :1], r"expected RGB images \[B, 3, H, W\]"),
+                             ((x * 255).to(torch.uint8), "expected a float image .*uint8")):
+            with pytest.raises(ValueError, match=prefix + message):
+                call(bad)

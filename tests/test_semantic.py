@@ -321,3 +321,19 @@ def test_dataset_region_values_are_cached_and_match_direct_calls(small_world, tm
     monkeypatch.setattr("iqaxai.semantic.semantic_measures", lambda *a, **k: pytest.fail("recomputed a cached chunk"))
     again = dataset_region_values(table, chunk_images=2, progress=False)
     assert all(np.array_equal(values[k], again[k]) for k in values)
+
+
+def test_bad_images_name_the_measure_that_refused_them():
+    bad = np.full((32, 32, 3), 255.0)
+    for fn, where in ((spectral_residual_saliency, "spectral_residual_saliency"), (frequency_band_energy, "frequency_band_energy"),
+                      (objectness_map, "objectness_map"), (semantic_measures, "semantic_measures")):
+        with pytest.raises(ValueError, match=where + r"\(image\): expected values in \[0, 1\].*divide by 255"):
+            fn(bad)
+    inf = np.random.default_rng(0).random((32, 32, 3))
+    inf[3, 3, 1] = np.inf
+    with pytest.raises(ValueError, match=r"semantic_measures\(image\): images contain NaN or infinite values"):
+        semantic_measures(inf)
+    with pytest.raises(ValueError, match=r"semantic_measures_batch\(images\): got an empty batch"):
+        semantic_measures_batch(torch.zeros(0, 3, 32, 32))
+    with pytest.raises(ValueError, match=r"semantic_measures_batch\(images\): expected values in \[0, 1\]"):
+        semantic_measures_batch(torch.full((2, 3, 32, 32), 255.0))

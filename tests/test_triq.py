@@ -111,3 +111,17 @@ def test_distribution_output_and_registry_presets():
     paper = create_model("triq", profile="paper", pretrained=False)
     assert paper.proj.in_channels == 2048 and paper.pos_emb.shape == (1, 769, 32)  # the unpooled 24x32 map (ICIP 2023)
     assert len(paper.layers) == 2 and paper.layers[0].attn.num_heads == 8
+
+
+def test_masks_must_be_bool_or_exactly_zero_or_one():
+    model = create_model("triq", profile="smoke").eval()  # 6x8 token map at 96x128
+    x = torch.rand(1, 3, 96, 128)
+    blocks = torch.zeros(12, dtype=torch.bool)
+    blocks[[0, 5]] = True
+    with torch.no_grad():
+        assert torch.equal(model(x, blocks.float()), model(x, blocks))  # 0/1 numbers are masks
+        assert torch.equal(model(x, blocks.tolist()), model(x, blocks))
+        with pytest.raises(ValueError, match=r"TRIQ mask: masks must be bool or exactly 0/1 .*found the value 0\.5"):
+            model(x, torch.full((12,), 0.5))  # a weight, not a mask: it used to count as masked
+        with pytest.raises(ValueError, match="TRIQ mask: .*found the value 2"):
+            model.token_mask(torch.full((12,), 2), (6, 8), 1)

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from iqaxai.checks import check_images
 from iqaxai.grid import Grid, cell_slices
 
 
@@ -43,32 +44,58 @@ class _Score(nn.Module):
         return self.model(x).reshape(-1, 1)
 
 
-def _check_images(images: torch.Tensor) -> torch.Tensor:
-    if images.ndim == 3:
-        images = images[None]
-    if images.ndim != 4 or images.shape[1] != 3:
-        raise ValueError(f"images must be [B, 3, H, W] (or [3, H, W]) in [0, 1], got {tuple(images.shape)}")
-    return images
+def _batch(model: nn.Module, images: torch.Tensor, where: str) -> torch.Tensor:
+    """Images [B, 3, H, W] in [0, 1] from a batch or one image [3, H, W], checked by :func:`check_images` and
+    cast to the model's parameter dtype (float64 input is accepted)."""
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"{where}: expected a torch.Tensor [B, 3, H, W] or [3, H, W], got {type(images).__name__}")
+    images = check_images(images, where, "CHW")[None] if images.ndim == 3 else check_images(images, where)
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), images.dtype)
+    return images if images.dtype == dtype else images.to(dtype)
+
+
+def _check_cam_map(map_shape: tuple[int, ...], image_shape: tuple[int, ...], layer: nn.Module) -> None:
+    """Refuse a Grad-CAM whose target layer has a single position (its min-max scaled map is all zeros)."""
+    if len(map_shape) == 4 and map_shape[-2] * map_shape[-1] < 2:
+        raise ValueError(f"grad_cam: the target layer ({type(layer).__name__}) gives a {map_shape[-2]}x{map_shape[-1]} "
+                         f"map for {image_shape[-2]}x{image_shape[-1]} images: one position, so the Grad-CAM map would be "
+                         "constant (all zeros after scaling); use larger images or a layer with a finer map")
 
 
 def grad_cam(model: nn.Module, images: torch.Tensor, sign: int = 1, layer: nn.Module | None = None) -> np.ndarray:
-    """Positive (``sign=1``, eq. 3.7) or negative (``sign=-1``, eq. 3.9) Grad-CAM maps [B, H, W] in [0, 1]."""
+    """Positive (``sign=1``, eq. 3.7) or negative (``sign=-1``, eq. 3.9) Grad-CAM maps [B, H, W] in [0, 1].
+
+    Images are [B, 3, H, W] or [3, H, W] in [0, 1]. A target layer whose map has one position for these
+    images (e.g. 8x8 images through a stride-32 backbone) is refused: its map carries no spatial information.
+    """
     from pytorch_grad_cam import GradCAM
 
     if sign not in (1, -1):
         raise ValueError(f"sign must be 1 (what raises the score) or -1 (what lowers it), got {sign}")
-    images = _check_images(images)
+    images = _batch(model, images, "grad_cam(images)")
     model.eval()
+    target_layer = layer or cam_layer(model)
     target: Callable[[torch.Tensor], torch.Tensor] = (lambda o: o[0]) if sign == 1 else (lambda o: -o[0])
-    with GradCAM(_Score(model), target_layers=[layer or cam_layer(model)]) as cam:
-        return cam(input_tensor=images, targets=[target] * len(images))
+    shapes: list[tuple[int, ...]] = []
+    handle = target_layer.register_forward_hook(lambda _m, _i, out: shapes.append(tuple(getattr(out, "shape", ()))))
+    try:
+        with GradCAM(_Score(model), target_layers=[target_layer]) as cam:
+            maps = cam(input_tensor=images, targets=[target] * len(images))
+    finally:
+        handle.remove()
+    if shapes:
+        _check_cam_map(shapes[-1], tuple(images.shape), target_layer)
+    return maps
 
 
 def guided_backprop(model: nn.Module, images: torch.Tensor) -> np.ndarray:
-    """Guided-backpropagation maps [B, H, W]: the largest absolute attribution over the colour channels."""
+    """Guided-backpropagation maps [B, H, W]: the largest absolute attribution over the colour channels.
+
+    Images are [B, 3, H, W] or [3, H, W] in [0, 1].
+    """
     from captum.attr import GuidedBackprop
 
-    images = _check_images(images).clone().requires_grad_(True)
+    images = _batch(model, images, "guided_backprop(images)").clone().requires_grad_(True)
     model.eval()
     inplace = [m for m in model.modules() if isinstance(m, nn.ReLU) and m.inplace]
     for m in inplace:  # captum's ReLU hooks cannot wrap in-place ReLUs
@@ -91,16 +118,15 @@ def grid_segments(shape: tuple[int, int], grid: Grid = (3, 4)) -> np.ndarray:
 
 def lime_map(model: nn.Module, image: np.ndarray, segments: np.ndarray | None = None, num_samples: int = 500,
              batch_size: int = 64, seed: int = 0, device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
-    """LIME weights of an (H, W, 3) image in [0, 1]: per-pixel map (H, W) and per-segment weights.
+    """LIME weights of an (H, W, 3) float image in [0, 1] (:func:`check_images`): per-pixel map (H, W) and
+    per-segment weights.
 
     ``segments`` (H, W int labels) defaults to LIME's quickshift superpixels; hidden segments are filled with
     the image's mean colour, and the model's score (0-100) is the regression target.
     """
     from lime import lime_image
 
-    image = np.asarray(image, dtype=np.float64)
-    if image.ndim != 3 or image.shape[-1] != 3:
-        raise ValueError(f"image must be (H, W, 3) in [0, 1], got {image.shape}")
+    image = check_images(np.asarray(image), "lime_map(image)", "HWC").astype(np.float64)
     model.eval().to(device)
 
     def predict(batch: np.ndarray) -> np.ndarray:
@@ -121,7 +147,7 @@ def lime_map(model: nn.Module, image: np.ndarray, segments: np.ndarray | None = 
 
 def triq_quality_attention(model, images: torch.Tensor, layer: int = -1) -> torch.Tensor:
     """Attention [B, h, w] from TRIQ's quality token to the feature tokens (mean over heads) in ``layer``."""
-    images = _check_images(images)
+    images = _batch(model, images, "triq_quality_attention(images)")
     model.eval()
     with torch.no_grad():
         fmap = model.feature_map(images)
@@ -137,7 +163,7 @@ def triq_quality_attention(model, images: torch.Tensor, layer: int = -1) -> torc
 
 def triq_gradcam_attention(model, images: torch.Tensor) -> np.ndarray:
     """ICIP 2023 Fig. 1: TRIQ's backbone Grad-CAM times its quality-token attention, [B, H, W] scaled to [0, 1]."""
-    images = _check_images(images)
+    images = _batch(model, images, "triq_gradcam_attention(images)")
     cam = torch.from_numpy(grad_cam(model, images))
     attention = triq_quality_attention(model, images)
     attention = F.interpolate(attention[:, None], size=images.shape[-2:], mode="bilinear", align_corners=False)[:, 0]

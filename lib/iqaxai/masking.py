@@ -19,6 +19,7 @@ from math import factorial
 import numpy as np
 import torch
 
+from iqaxai.checks import check_images, check_masks
 from iqaxai.grid import Grid, cell_slices
 
 
@@ -80,9 +81,11 @@ def shapley_values(values: np.ndarray) -> np.ndarray:
 
 
 def _check_masks(masks: torch.Tensor | None, grid: Grid, model) -> torch.Tensor:
-    masks = block_masks(grid) if masks is None else torch.as_tensor(masks, dtype=torch.bool)
-    if masks.ndim != 2 or masks.shape[1] != grid[0] * grid[1]:
-        raise ValueError(f"masks must be [M, {grid[0] * grid[1]}] for a {grid[0]}x{grid[1]} grid, got {tuple(masks.shape)}")
+    """Bool masks [M >= 1, rows*cols] (bool or exactly 0/1 values) for a model masking the same grid."""
+    masks = block_masks(grid) if masks is None else check_masks(masks, "sweep_block_masks(masks)")
+    if masks.ndim != 2 or masks.shape[1] != grid[0] * grid[1] or masks.shape[0] == 0:
+        raise ValueError(f"masks must be [M, {grid[0] * grid[1]}] with M >= 1 for a {grid[0]}x{grid[1]} grid, "
+                         f"got {tuple(masks.shape)}")
     if tuple(model.grid) != tuple(grid):
         raise ValueError(f"the model masks a {model.grid} grid, the sweep asks for {grid}")
     return masks
@@ -95,8 +98,9 @@ def sweep_block_masks(model, images: torch.Tensor, masks: torch.Tensor | None = 
     """Masked TRIQ predictions of every image under every block mask: MOS on 0-100 [N, M], or with
     ``output="distribution"`` the predicted opinion distributions [N, M, levels].
 
-    ``masks`` defaults to :func:`block_masks`; any bool [M, rows*cols] works, including the all-False
-    (unmasked) and all-True (only the quality token) masks. The backbone runs once per image (in batches
+    ``images`` must be a non-empty batch [N, 3, H, W] in [0, 1] (:func:`iqaxai.checks.check_images`).
+    ``masks`` defaults to :func:`block_masks`; any bool (or exactly 0/1) [M, rows*cols] works, including the
+    all-False (unmasked) and all-True (only the quality token) masks. The backbone runs once per image (in batches
     of ``batch_size``), never once per mask.
 
     - ``method="fast"`` (default) is exact and exploits the structure of the problem (see
@@ -108,6 +112,7 @@ def sweep_block_masks(model, images: torch.Tensor, masks: torch.Tensor | None = 
 
     if method not in ("fast", "reference"):
         raise ValueError(f"unknown method {method!r}; available: 'fast', 'reference'")
+    check_images(images, "sweep_block_masks(images)")
     masks = _check_masks(masks, grid, model)
     if method == "fast" and len(model.layers) not in (1, 2):
         raise ValueError(f"the fast sweep handles TRIQ with 1 or 2 encoder layers, this one has {len(model.layers)}; "

@@ -36,6 +36,8 @@ import torch.nn.functional as F
 from skimage.color import hsv2rgb, rgb2hsv
 from tqdm.auto import tqdm
 
+from iqaxai.checks import check_images
+
 #: Fills of :func:`occlusion_map`: a baseline image (black, image mean/median, blurred copy) or, as the thesis
 #: words it, a constant per window (the window's own mean/median).
 FILLS = ("black", "mean", "median", "blur", "patch_mean", "patch_median")
@@ -46,29 +48,17 @@ BAND_KINDS = ("radial", "diagonal")
 #: HSV channel names, in skimage's channel order.
 HSV_CHANNELS = ("H", "S", "V")
 
-_RANGE_TOLERANCE = 1e-6  # how far outside [0, 1] input images may stray (float round-off of a resize)
-
 
 # ---------------------------------------------------------------------------------------------- helpers
 
 
-def _as_batch(images, name: str = "images") -> tuple[torch.Tensor, bool]:
-    """Validated float images [B, 3, H, W] in [0, 1], and whether a single [3, H, W] image was given."""
+def _as_batch(images, where: str) -> tuple[torch.Tensor, bool]:
+    """Images [B, 3, H, W] in [0, 1] checked by :func:`check_images`, and whether one [3, H, W] image was given."""
     if not isinstance(images, torch.Tensor):
         images = torch.as_tensor(np.asarray(images))
     single = images.dim() == 3
-    if single:
-        images = images[None]
-    if images.dim() != 4 or images.shape[1] != 3:
-        raise ValueError(f"{name} must be [3, H, W] or [B, 3, H, W] RGB, got shape {tuple(images.shape)}")
-    if images.shape[0] == 0 or images.shape[2] == 0 or images.shape[3] == 0:
-        raise ValueError(f"{name} must not be empty, got shape {tuple(images.shape)}")
-    if not images.is_floating_point():
-        raise ValueError(f"{name} must be floating point in [0, 1], got {images.dtype}")
-    lo, hi = float(images.min()), float(images.max())
-    if not (math.isfinite(lo) and math.isfinite(hi)) or lo < -_RANGE_TOLERANCE or hi > 1 + _RANGE_TOLERANCE:
-        raise ValueError(f"{name} must be in [0, 1], got values in [{lo:.4g}, {hi:.4g}]")
-    return images, single
+    check_images(images, where, "CHW" if single else "BCHW")
+    return (images[None] if single else images), single
 
 
 def _pair(value, name: str) -> tuple[int, int]:
@@ -196,7 +186,7 @@ def occlusion_map(model, image, patch: int | tuple[int, int] = 15, stride: int |
     pass (across images when an image has fewer windows); the per-pixel average is a separable product of the
     window score changes with the row and column window indicators.
     """
-    images, single = _as_batch(image, "image")
+    images, single = _as_batch(image, "occlusion_map(image)")
     if fill not in FILLS:
         raise ValueError(f"fill must be one of {FILLS}, got {fill!r}")
     _check_batch_size(batch_size)
@@ -289,9 +279,10 @@ def dct_band_perturbation(model, images, bands: int | np.ndarray = 16, batch_siz
     ``clip=True`` (default) clips the perturbed image to [0, 1]: every model takes images in [0, 1], and an
     image that is stored or shown is necessarily in range. The thesis says nothing on this; clipping only
     acts where removing a band pushes pixels out of range (typically the DC band, which carries the mean
-    brightness); ``clip=False`` feeds the raw inverse DCT.
+    brightness); ``clip=False`` feeds the raw inverse DCT, which the models of :mod:`iqaxai.models` refuse where
+    it leaves [0, 1] (use it with models that accept such input).
     """
-    images, _ = _as_batch(images)
+    images, _ = _as_batch(images, "dct_band_perturbation(images)")
     _check_batch_size(batch_size)
     b, _, h, w = images.shape
     masks = band_masks((h, w), bands, kind) if isinstance(bands, (int, np.integer)) else np.asarray(bands, bool)
@@ -321,7 +312,7 @@ def dct_band_perturbation(model, images, bands: int | np.ndarray = 16, batch_siz
 
 def hsv_roundtrip(image) -> torch.Tensor:
     """RGB -> HSV -> RGB with scikit-image (float64 inside), shape and dtype kept: the identity up to round-off."""
-    images, single = _as_batch(image, "image")
+    images, single = _as_batch(image, "hsv_roundtrip(image)")
     hwc = images.detach().cpu().double().permute(0, 2, 3, 1).numpy()
     back = hsv2rgb(rgb2hsv(hwc, channel_axis=-1), channel_axis=-1)
     out = torch.from_numpy(back).permute(0, 3, 1, 2).to(images.device, images.dtype)
@@ -376,7 +367,7 @@ def hsv_perturbation(model, images, channel_ranges: int | Sequence[float] = 10,
       containing no pixel leaves the image unchanged. Grey pixels (S = 0) have hue 0 in skimage; changing
       their hue changes nothing.
     """
-    images, _ = _as_batch(images)
+    images, _ = _as_batch(images, "hsv_perturbation(images)")
     _check_batch_size(batch_size)
     ranges = hsv_ranges(channel_ranges)
     replacements = [_replacement(new_value, lo, hi) for lo, hi in ranges]

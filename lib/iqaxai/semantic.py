@@ -30,6 +30,7 @@ from skimage.feature import canny
 from skimage.segmentation import slic
 from skimage.transform import resize
 
+from iqaxai.checks import check_images
 from iqaxai.grid import Grid, cell_means, top_half
 
 MIN_SIDE = 16
@@ -51,25 +52,13 @@ _REC601 = np.array([0.2989, 0.5870, 0.1140])  # MATLAB rgb2gray weights, as in t
 
 
 # ----------------------------------------------------------------------------------------------- inputs
-def as_image(image: np.ndarray | torch.Tensor) -> np.ndarray:
-    """Validated float64 copy (H, W, 3) of an RGB image in [0, 1] (numpy HxWx3 or torch 3xHxW)."""
+def as_image(image: np.ndarray | torch.Tensor, where: str = "semantic measures") -> np.ndarray:
+    """Float64 copy (H, W, 3) of an RGB image in [0, 1] (numpy HxWx3 or torch 3xHxW), checked by
+    :func:`~iqaxai.checks.check_images` with at least :data:`MIN_SIDE` pixels per side."""
     if isinstance(image, torch.Tensor):
-        if image.ndim != 3 or image.shape[0] != 3:
-            raise ValueError(f"a torch image must be [3, H, W], got shape {tuple(image.shape)}")
-        image = image.detach().cpu().permute(1, 2, 0).numpy()
-    arr = np.asarray(image)
-    if arr.ndim != 3 or arr.shape[2] != 3:
-        raise ValueError(f"expected an RGB image of shape (H, W, 3), got shape {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.floating):
-        raise ValueError(f"expected a float image in [0, 1], got dtype {arr.dtype} (use skimage.util.img_as_float)")
-    if min(arr.shape[:2]) < MIN_SIDE:
-        raise ValueError(f"image is {arr.shape[0]}x{arr.shape[1]}; the semantic measures need at least "
-                         f"{MIN_SIDE} pixels per side")
-    if not np.isfinite(arr).all():
-        raise ValueError("image contains NaN or infinite values")
-    lo, hi = float(arr.min()), float(arr.max())
-    if lo < -1e-6 or hi > 1 + 1e-6:
-        raise ValueError(f"image values must lie in [0, 1], got [{lo:.4g}, {hi:.4g}] (divide 8-bit images by 255)")
+        check_images(image, where, "CHW", min_side=MIN_SIDE)
+        return image.detach().cpu().permute(1, 2, 0).numpy().astype(np.float64).clip(0.0, 1.0)
+    arr = check_images(np.asarray(image), where, "HWC", min_side=MIN_SIDE)
     return np.clip(arr.astype(np.float64), 0.0, 1.0)
 
 
@@ -98,7 +87,7 @@ def spectral_residual_saliency(image: np.ndarray | torch.Tensor, width: int = 64
     zero padding (the original's 10x10 kernel is approximated by an 11x11 one), min-max normalised,
     then resized (bilinear) back to H x W. A uniform image has no salient region and gives zeros.
     """
-    img = as_image(image)
+    img = as_image(image, "spectral_residual_saliency(image)")
     if width < 8:
         raise ValueError(f"working width must be at least 8 pixels, got {width}")
     if sigma <= 0:
@@ -196,7 +185,7 @@ def frequency_band_energy(image: np.ndarray | torch.Tensor, viewing: ViewingGeom
     default geometry). By Parseval this is the band's share of the windowed power spectrum; a grating
     of amplitude a gives a^2 / 2 in its bin. Frequencies above ``max_cpd`` are not counted.
     """
-    img = as_image(image)
+    img = as_image(image, "frequency_band_energy(image)")
     edges = frequency_bin_edges(n_bins, max_cpd)
     if not window > 0:
         raise ValueError(f"window must be positive (degrees), got {window}")
@@ -368,7 +357,7 @@ def objectness_map(image: np.ndarray | torch.Tensor, method: str = "classical", 
     """
     if method not in OBJECTNESS_METHODS:
         raise ValueError(f"unknown objectness method {method!r}; choose one of {tuple(OBJECTNESS_METHODS)}")
-    img = as_image(image)
+    img = as_image(image, "objectness_map(image)")
     if method == "classical":
         return _classical_objectness(img)
     return _pretrained_objectness(img, arch, device, checkpoint)
@@ -395,7 +384,7 @@ def semantic_measures(image: np.ndarray | torch.Tensor, objectness: str = "class
 
     The first three are min-max normalised (:func:`normalise`); "average" is their mean (paper Sec. 4.2).
     """
-    img = as_image(image)
+    img = as_image(image, "semantic_measures(image)")
     maps = {
         "saliency": normalise(spectral_residual_saliency(img)),
         "spatial_frequency": normalise(spatial_frequency_map(img, viewing)),
@@ -419,8 +408,7 @@ def semantic_measures_batch(images: np.ndarray | torch.Tensor | Sequence[np.ndar
     if isinstance(images, torch.Tensor):
         if images.ndim == 3:
             images = images[None]
-        if images.ndim != 4 or images.shape[1] != 3:
-            raise ValueError(f"expected a tensor [B, 3, H, W] or [3, H, W], got shape {tuple(images.shape)}")
+        check_images(images, "semantic_measures_batch(images)", min_side=MIN_SIDE)
         items = [images[i] for i in range(images.shape[0])]
     else:
         arr = images if isinstance(images, np.ndarray) else np.stack([np.asarray(i) for i in images])

@@ -2,6 +2,9 @@
 
 Each model normalises its own input (so nothing is normalised twice) and carries :class:`ModelInfo`
 metadata that explanation code reads (e.g. the sign of an explanation target from ``lower_better``).
+Every model's input passes :meth:`IQAModel.check_input` (:func:`iqaxai.checks.check_images`) before it is
+used: 8-bit or unscaled values, NaN/inf pixels, empty batches and other than 3 channels are refused, and
+float64 images are cast to the model's parameter dtype.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+
+from iqaxai.checks import check_images
 
 #: Scores of regression heads are ``SCORE_CENTER + SCORE_SCALE * raw``: a zero-initialised head starts
 #: mid-scale and the regression loss works on roughly standardised targets.
@@ -55,9 +60,15 @@ class IQAModel(nn.Module):
     #: zeroed (``iqaxai.zeroing``); False for models that normalise internally (e.g. pyiqa metrics).
     zeroing_after_normalisation: bool = True
 
+    def check_input(self, x: torch.Tensor) -> torch.Tensor:
+        """Images [B, 3, H, W] in [0, 1] after :func:`~iqaxai.checks.check_images`, in the parameters' dtype."""
+        check_images(x, f"{type(self).__name__} input")
+        dtype = next((p.dtype for p in self.parameters() if p.is_floating_point()), x.dtype)
+        return x if x.dtype == dtype else x.to(dtype)
+
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
-        """This model's input normalisation."""
-        return normalise(x, self.info.normalisation)
+        """This model's input normalisation, after :meth:`check_input` (every model's forward passes here)."""
+        return normalise(self.check_input(x), self.info.normalisation)
 
     def target_layer(self) -> nn.Module:
         """The layer whose [B, C, h, w] output the model's Grad-CAM reads (its last convolutional stage)."""

@@ -367,8 +367,8 @@ class PyiqaModel(IQAModel):
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4:
-            raise ValueError(f"expected [B, 3, H, W] images, got shape {tuple(x.shape)}")
+        """pyiqa scores [B] of images [B, 3, H, W] in [0, 1] (checked by :meth:`check_input`)."""
+        x = self.check_input(x)
         device = self.device
         if device is not None:
             x = x.to(device)

@@ -19,7 +19,7 @@ dot products at masked key positions in every self-attention layer, so the softm
 vectors (numerically) zero weight. This is the key-column mask of the authors' ``create_padding_mask``
 (shape [B, 1, 1, 1 + N]); the quality token is never masked. A mask may be given per token ([B, N] or [N])
 or per region block of a grid over the token map ([B, rows*cols] or [rows*cols], 3x4 by default); True
-means masked, and masks may differ between images of a batch.
+(or exactly 1) means masked, other values are refused, and masks may differ between images of a batch.
 
 The ICIP 2023 paper divides the **24x32** map of a 768x1024 image into 3x4 blocks of 8x8 vectors, i.e. the
 map before TRIQ's pool. ``pool=None`` applies the authors' rule (pool when the map is at least 16 high),
@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from iqaxai.checks import check_masks
 from iqaxai.grid import Grid, cell_slices
 from iqaxai.models.backbones import create_backbone
 from iqaxai.models.base import IQAModel, ModelInfo, distribution_to_score
@@ -141,7 +142,7 @@ class TRIQ(IQAModel):
     def token_mask(self, mask: torch.Tensor, map_shape: tuple[int, int], batch: int) -> torch.Tensor:
         """Key mask [B, 1 + h*w] from a per-token or per-block mask (True = masked; quality token never)."""
         h, w = map_shape
-        mask = torch.as_tensor(mask, dtype=torch.bool)
+        mask = check_masks(mask, "TRIQ mask")
         if mask.ndim == 1:
             mask = mask.expand(batch, -1)
         if mask.ndim != 2 or mask.shape[0] != batch:
@@ -170,7 +171,8 @@ class TRIQ(IQAModel):
     def distribution(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Predicted 5-bin opinion distribution of images in [0, 1], optionally positionally masked."""
         fmap = self.feature_map(x)
-        key_mask = None if mask is None else self.token_mask(mask.to(x.device), fmap.shape[-2:], x.shape[0])
+        key_mask = None if mask is None else self.token_mask(check_masks(mask, "TRIQ mask").to(x.device), fmap.shape[-2:],
+                                                             x.shape[0])
         return self.encode(self.embed(fmap), key_mask)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
