@@ -173,3 +173,14 @@ def test_declared_unsupported_model_is_refused_before_any_forward(small_world, t
     assert model.forward_calls == 0
     assert "normalise" not in vars(model)
     assert not (tmp_path / "cache" / "results").exists()  # no results cache was even opened
+
+
+def test_float64_images_are_zeroed_like_float32():
+    from iqaxai.models.triq import TRIQ
+
+    torch.manual_seed(0)
+    model = TRIQ(backbone="tiny_s16").eval()
+    x = torch.rand(2, 3, 96, 128)
+    blocks = np.zeros((2, 12), dtype=bool)
+    blocks[:, [0, 5, 11]] = True
+    assert np.allclose(predict_zeroed(model, x.double(), blocks), predict_zeroed(model, x, blocks), atol=1e-5)

@@ -73,7 +73,8 @@ def zeroed_after_normalisation(model, keep: torch.Tensor) -> Iterator[None]:
         calls += 1
         if keep.shape[0] != x.shape[0] or keep.shape[-2:] != x.shape[-2:]:
             raise ValueError(f"keep-mask {tuple(keep.shape)} does not fit the batch {tuple(x.shape)}")
-        return original(x) * keep.to(x.device, x.dtype)
+        out = original(x)  # float32 even for float64 input (the model's check casts it)
+        return out * keep.to(out.device, out.dtype)
 
     model.normalise = normalise  # an instance attribute shadows the method
     try:
