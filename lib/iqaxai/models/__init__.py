@@ -49,8 +49,10 @@ class ModelSpec:
         return getattr(importlib.import_module(module), cls)(**kwargs)
 
 
-#: Smoke schedules: 30 epochs, warm-up + cosine, inputs as stored in the demo world (96x128).
-_SMOKE = {"epochs": 30, "batch_size": 16, "lr": 1e-3, "warmup_epochs": 1.0}
+#: Smoke schedules: 20 epochs, warm-up + cosine, inputs as stored in the demo world (96x128). On the demo world the
+#: validation PLCC of every model levels off by epoch 12-16 of a 30-epoch run (seed 0): 20 epochs keep that level
+#: in two thirds of the training time.
+_SMOKE = {"epochs": 20, "batch_size": 16, "lr": 1e-3, "warmup_epochs": 1.0}
 #: Paper schedules of the models without their own recipe: ImageNet backbone fine-tuned at 384x512.
 _PAPER = {"epochs": 30, "batch_size": 16, "lr": 1e-4, "weight_decay": 1e-4, "warmup_epochs": 1, "image_size": (384, 512),
           "preload": False, "num_workers": 8}
