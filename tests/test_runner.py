@@ -113,6 +113,22 @@ def test_plan_runs_per_dataset_notebooks_once_per_dataset_and_pooled_ones_once(t
     assert [j.output for j in smoke] == ["00_c.ipynb", "01_a.ipynb", "04_b.ipynb"]
 
 
+def test_max_datasets_runs_a_per_dataset_notebook_on_the_first_datasets_only(tmp_path):
+    _declaring(tmp_path / "05_a.ipynb", "profile = 'smoke'\ndataset = 'koniq10k'")
+    _declaring(tmp_path / "06_b.ipynb", "profile = 'smoke'\ndataset = 'koniq10k'")
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    (profiles / "paper.yaml").write_text("notebooks:\n  05_a:\n    max_datasets: 1\n")
+    books = runner.find_notebooks(tmp_path)
+    jobs = runner.plan(books, "paper", ["koniq10k", "spaq"], {"profile": "paper"}, profiles)
+    assert [j.output for j in jobs] == ["05_a@koniq10k.ipynb", "06_b@koniq10k.ipynb", "06_b@spaq.ipynb"]
+    assert "max_datasets" not in jobs[0].params
+    assert [j.output for j in runner.plan(books, "paper", ["spaq"], {"profile": "paper"}, profiles)] == ["05_a.ipynb", "06_b.ipynb"]
+    (profiles / "paper.yaml").write_text("notebooks:\n  05_a:\n    max_datasets: 0\n")
+    with pytest.raises(ValueError, match="max_datasets of 05_a"):
+        runner.plan(books, "paper", ["koniq10k", "spaq"], {"profile": "paper"}, profiles)
+
+
 def test_dry_run_overlay_and_random_weights_need_the_switch(tmp_path):
     (tmp_path / "paper.yaml").write_text("common:\n  epochs: 30\nnotebooks:\n  01_a:\n    n: 5\n")
     (tmp_path / "paper-dry-run.yaml").write_text("common:\n  epochs: 1\n")

@@ -194,15 +194,24 @@ class Job:
 
 def plan(books: list[Path], profile: str, datasets: list[str], overrides: dict, profiles: Path,
          dry_run: bool = False) -> list[Job]:
-    """The executions of a run: per-dataset notebooks once per dataset in the paper profile, others once."""
+    """The executions of a run: per-dataset notebooks once per dataset in the paper profile, others once.
+
+    A notebook's profile section may hold ``max_datasets: N``: a per-dataset notebook then runs on the first N
+    datasets of the run only (the dry run uses it for notebooks whose code path does not depend on the dataset).
+    """
     jobs = []
     for book in books:
         declared = _declared_parameters(book)
-        base = {**profile_parameters(profile, book.stem, profiles, dry_run), **overrides}
+        settings = profile_parameters(profile, book.stem, profiles, dry_run)
+        limit = settings.pop("max_datasets", None)
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+            raise ValueError(f"max_datasets of {book.stem} in the {profile} profile must be a positive integer, got {limit!r}")
+        base = {**settings, **overrides}
         if "datasets" in declared and datasets:
             runs = [({"datasets": list(datasets)}, book.name)]
         elif "dataset" in declared and profile == "paper" and datasets:
-            runs = [({"dataset": d}, book.name if len(datasets) == 1 else f"{book.stem}@{d}.ipynb") for d in datasets]
+            runs = [({"dataset": d}, book.name if len(datasets) == 1 else f"{book.stem}@{d}.ipynb")
+                    for d in datasets[:limit]]
         else:
             runs = [({}, book.name)]
         for extra, output in runs:
