@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from iqaxai.importance import (RULES, Sweep, _mean_over_masks_with_block, block_importance, chance_overlap,
-                               half_masking_plcc, halves, image_halves, mask_plcc, overlap)
+                               half_masking_plcc, halves, image_halves, mask_plcc, overlap, summary)
 from iqaxai.masking import block_masks
 from iqaxai.stats import StatsError
 
@@ -51,6 +51,16 @@ def test_shapley_of_additive_game_is_the_weights(planted):
     # |change| = sum of the masked weights; of the 2047 masks masking block b, 1023 also mask block k
     closed_form = weights + 1023 / 2047 * (weights.sum(1, keepdims=True) - weights)
     assert np.allclose(block_importance(additive_sweep(weights), "mean_abs_change"), closed_form)
+
+
+def test_shapley_by_magnitude_finds_blocks_that_lower_the_score_signed_ranks_them_last(planted):
+    truth, weights = planted
+    sweep = additive_sweep(np.where(truth, -weights, weights))  # a low-quality image: the planted blocks lower the score
+    assert (image_halves(sweep, "shapley") == truth).all()
+    assert (image_halves(sweep, "shapley_signed") == ~truth).all()
+    table = summary(sweep, ("shapley", "shapley_signed"), truth, decoys=~truth)
+    assert table["quality hit rate"].tolist() == [1.0, 0.0] and table["decoy hit rate"].tolist() == [0.0, 1.0]
+    assert table["ranks by"].str.contains("magnitude").tolist() == [True, False]
 
 
 def test_dataset_rule_matches_a_slow_loop_and_finds_shared_important_blocks():
@@ -105,7 +115,7 @@ def test_constant_predictions_give_a_clear_error(planted):
         mask_plcc(sweep)
     with pytest.raises(ValueError, match="unknown rule"):
         block_importance(sweep, "magic")
-    assert set(RULES) == {"dataset_plcc", "distribution_plcc", "mean_abs_change", "shapley"}
+    assert set(RULES) == {"dataset_plcc", "distribution_plcc", "mean_abs_change", "shapley", "shapley_signed"}
 
 
 def test_run_sweep_is_cached_and_matches_the_direct_sweep(small_world, tmp_path, monkeypatch):

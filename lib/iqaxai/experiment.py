@@ -182,6 +182,19 @@ class Study:
         """The planted cells of some rows of :attr:`table` (None on real data)."""
         return None if self.planted is None else self.planted[self.table.index.get_indexer(rows.index)]
 
+    @cached_property
+    def decoys(self) -> np.ndarray | None:
+        """bool [N, 12]: the demo world's decoy cells (detailed, fixated, never distorted; None on real data)."""
+        if not self.is_demo:
+            return None
+        from iqaxai.data.demo import decoy_blocks
+
+        return decoy_blocks(self.table)
+
+    def decoys_of(self, rows: pd.DataFrame) -> np.ndarray | None:
+        """The decoy cells of some rows of :attr:`table` (None on real data)."""
+        return None if self.decoys is None else self.decoys[self.table.index.get_indexer(rows.index)]
+
     # ------------------------------------------------------------------ models
     @property
     def dev(self) -> torch.device:

@@ -12,8 +12,11 @@ importance of each of the B = 12 blocks (higher = more important):
   defined per image).
 - ``mean_abs_change`` (per image): the mean absolute change of the predicted MOS over the masks that mask
   the block.
-- ``shapley`` (per image): the absolute exact Shapley value of the block (the 4096 predictions are every
-  coalition of the 12 regions).
+- ``shapley`` (per image): the magnitude of the block's exact Shapley value (the 4096 predictions are every
+  coalition of the 12 regions): a block matters when its presence moves the score, up or down.
+- ``shapley_signed`` (per image): the signed Shapley value, higher when the block raises the predicted score.
+  Shown for contrast: on a low-quality image the distorted blocks lower the score and rank last, so the signed
+  ranking puts the blocks that decide quality into the trivial half.
 
 :func:`halves` splits the blocks evenly into the important half (the B/2 highest scores) and the trivial half.
 """
@@ -31,8 +34,16 @@ from iqaxai.masking import block_masks, coalition_ids, coalition_values, shapley
 from iqaxai.results import ResultsCache
 from iqaxai.stats import StatsError
 
-RULES = ("dataset_plcc", "distribution_plcc", "mean_abs_change", "shapley")
+RULES = ("dataset_plcc", "distribution_plcc", "mean_abs_change", "shapley", "shapley_signed")
 PER_IMAGE_RULES = RULES[1:]
+#: What each rule ranks by, for tables.
+RULE_MEANING = {
+    "dataset_plcc": "-mean PLCC over the dataset of masked vs unmasked scores (one half for all images)",
+    "distribution_plcc": "-mean PLCC of masked vs unmasked opinion distributions",
+    "mean_abs_change": "mean |change| of the score when masked",
+    "shapley": "|Shapley value| (magnitude)",
+    "shapley_signed": "Shapley value (signed: raises the score)",
+}
 
 
 @dataclass
@@ -159,6 +170,8 @@ def block_importance(sweep: Sweep, rule: str) -> np.ndarray:
         return _mean_over_masks_with_block(np.abs(sweep.scores - sweep.unmasked[:, None]), sweep.masks, "the change")
     if rule == "shapley":
         return np.abs(sweep.shapley())
+    if rule == "shapley_signed":
+        return sweep.shapley()
     raise ValueError(f"unknown rule {rule!r}; available: {', '.join(RULES)}")
 
 
@@ -202,14 +215,21 @@ def planted_match(important: np.ndarray, planted: np.ndarray) -> dict[str, float
             "exact": float((shared == half).mean())}
 
 
-def summary(sweep: Sweep, rules: tuple[str, ...] = RULES, planted: np.ndarray | None = None) -> pd.DataFrame:
-    """Per rule: PLCC with each image's trivial / important half masked, and the match with planted halves."""
+def summary(sweep: Sweep, rules: tuple[str, ...] = RULES, planted: np.ndarray | None = None,
+            decoys: np.ndarray | None = None) -> pd.DataFrame:
+    """Per rule: PLCC with each image's trivial / important half masked, and the match with the planted halves
+    (with ``decoys``, also the important half's hit rate on the quality cells and on the decoys)."""
+    from iqaxai.planted import hit_rate
+
     rows = []
     for rule in rules:
         important = image_halves(sweep, rule)
-        row = {"rule": rule, **{f"PLCC, {k}": v for k, v in half_masking_plcc(sweep, important).items()}}
+        row = {"rule": rule, "ranks by": RULE_MEANING[rule],
+               **{f"PLCC, {k}": v for k, v in half_masking_plcc(sweep, important).items()}}
         if planted is not None:
             row.update({f"planted: {k}": v for k, v in planted_match(important, planted).items()})
+        if decoys is not None:
+            row.update({"quality hit rate": hit_rate(important, planted), "decoy hit rate": hit_rate(important, decoys)})
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -72,7 +72,7 @@ from iqaxai.paths import cache_dir
 from iqaxai.results import file_lock
 
 #: Version of the generation rule; part of the cache key, bump it whenever the output changes.
-RULE_VERSION = 2
+RULE_VERSION = 3
 
 #: name -> (KADID-10k distortion id, parameter per level 1..5). Blur sigma is in pixels at 256 px width.
 DISTORTIONS: dict[str, tuple[int, tuple[float, ...]]] = {
@@ -94,6 +94,9 @@ PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "stereo_motorcycle", "hubb
 TEXTURES = ("brick", "grass", "gravel")
 #: Least blending weight of a texture in a content cell, so every content cell carries visible detail.
 TEXTURE_MIN = 0.5
+#: Amplitude of the zero-mean texture added to quality and decoy cells (times the blending weight).
+TEXTURE_AMPLITUDE = 0.12
+CHROMA = 0.8
 #: Written last: a world folder holding it is complete.
 MANIFEST = "demo_world.json"
 
@@ -102,20 +105,25 @@ MANIFEST = "demo_world.json"
 class DemoConfig:
     """Size and seed of the demo world."""
 
-    n_references: int = 192
+    n_references: int = 400
     versions_per_reference: int = 5
     height: int = 96
     width: int = 128
     grid: Grid = (3, 4)
     n_important: int = 6
+    n_decoys: int = 3
     seed: int = 0
     n_observers: int = 15
     fixations_per_observer: int = 6
+    split: tuple[float, float, float] = (0.8, 0.1, 0.1)  # train/validation/test, stratified by MOS, by reference
 
     def __post_init__(self) -> None:
         rows, cols = self.grid
         if not 0 < self.n_important < rows * cols:
             raise ValueError(f"n_important must be in 1..{rows * cols - 1}, got {self.n_important}")
+        if not 0 <= self.n_decoys <= rows * cols - self.n_important:
+            raise ValueError(f"n_decoys must be in 0..{rows * cols - self.n_important} (the cells left after "
+                             f"{self.n_important} quality cells), got {self.n_decoys}")
         if self.height < 8 * rows or self.width < 8 * cols:
             raise ValueError(f"demo images of {self.height}x{self.width} are too small for a {rows}x{cols} grid "
                              f"(need at least 8 pixels per cell)")
@@ -199,12 +207,25 @@ def _texture_patch(shape: tuple[int, int], rng: np.random.Generator, textures: d
     return patch - patch.mean()
 
 
+def _plaid(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """A zero-mean, unit-SD sum of two mid-frequency gratings (3-7 cycles per cell, random orientations)."""
+    h, w = shape
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    out = np.zeros(shape)
+    for _ in range(2):
+        cycles, theta, phase = rng.uniform(3, 7), rng.uniform(0, np.pi), rng.uniform(0, 2 * np.pi)
+        out += np.sin(2 * np.pi * cycles * (xx * np.cos(theta) + yy * np.sin(theta)) + phase)
+    out -= out.mean()
+    return out / (out.std() + 1e-6)
+
+
 def compose_reference(
     photo: np.ndarray, config: DemoConfig, rng: np.random.Generator, textures: dict[str, np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """A reference scene: content cells from the photograph, trivial cells flat or defocused.
+    """A reference scene: quality and decoy cells detailed (photograph plus texture), the others flat or defocused.
 
-    Returns the float RGB image, the indices of the content (important) cells and each cell's kind.
+    Returns the float RGB image, the indices of the quality (planted important) cells and each cell's kind
+    (``quality``, ``decoy``, ``flat`` or ``defocus``).
     """
     h, w = config.height, config.width
     base = _random_crop(photo, h, w, rng)
@@ -212,15 +233,18 @@ def compose_reference(
     cell_h = h / config.grid[0]
     defocused = ndimage.gaussian_filter(base, sigma=(cell_h / 5, cell_h / 5, 0))
     important = planted_layout(rng, config.grid, config.n_important)
+    others = np.array([k for k in range(len(slices)) if k not in important])
+    decoys = np.sort(rng.choice(others, size=config.n_decoys, replace=False)) if config.n_decoys else np.array([], int)
     detail = _detail(_luma(base))
     out = base.copy()
     kinds = []
     for k, (sy, sx) in enumerate(slices):
-        if k in important:
-            kinds.append("content")
-            strength = max(TEXTURE_MIN, np.clip(1.0 - detail[sy, sx].mean() / 0.035, 0.0, 0.8))
-            tex = _texture_patch(out[sy, sx].shape[:2], rng, textures)
-            out[sy, sx] = out[sy, sx] + strength * 0.6 * tex[..., None]
+        if k in important or k in decoys:
+            kinds.append("quality" if k in important else "decoy")
+            tex = _plaid(out[sy, sx].shape[:2], rng)
+            chroma = rng.normal(size=3)
+            chroma = (chroma - chroma.mean()) / (np.linalg.norm(chroma - chroma.mean()) + 1e-6)
+            out[sy, sx] = defocused[sy, sx] + TEXTURE_AMPLITUDE * tex[..., None] * (1.0 + CHROMA * chroma)
         elif rng.random() < 0.5:
             kinds.append("flat")
             cell = defocused[sy, sx]
@@ -294,12 +318,12 @@ def opinion_counts(quality: float, rng: np.random.Generator) -> np.ndarray:
 # ----------------------------------------------------------------------------------------- fixations
 
 def simulate_fixations(
-    reference: np.ndarray, important: np.ndarray, config: DemoConfig, rng: np.random.Generator
+    reference: np.ndarray, attended: np.ndarray, config: DemoConfig, rng: np.random.Generator
 ) -> np.ndarray:
-    """Fixations (x, y), 0-based pixels, of simulated observers: mostly on the detailed content cells."""
+    """Fixations (x, y), 0-based pixels, of simulated observers: mostly on the detailed (``attended``) cells."""
     slices = cell_slices(reference.shape, config.grid)
     grad = ndimage.gaussian_gradient_magnitude(_luma(reference), 1.0) + 1e-3
-    weights = np.array([grad[s].mean() if k in important else 0.0 for k, s in enumerate(slices)])
+    weights = np.array([grad[s].mean() if k in attended else 0.0 for k, s in enumerate(slices)])
     weights /= weights.sum()
     points = []
     for _ in range(config.n_observers * config.fixations_per_observer):
@@ -345,7 +369,8 @@ def _scene(r: int, config: DemoConfig, photos: dict, textures: dict) -> dict:
         quality = latent_quality(vis, important)
         versions.append(dict(kind=kind, level=level, image=dist8, visibility=vis, quality=quality,
                              counts=opinion_counts(quality, rng)))
-    fix = simulate_fixations(reference, important, config, rng)
+    attended = np.array([k for k, kind in enumerate(kinds) if kind in ("quality", "decoy")])
+    fix = simulate_fixations(reference, attended, config, rng)
     return dict(photo=photo_name, reference=ref8, important=important, kinds=kinds, versions=versions, fixations=fix)
 
 
@@ -386,13 +411,14 @@ def _write_world(root: Path, config: DemoConfig, progress: bool) -> None:
             planted.append(dict(image_name=name, ref_img=ref_name, photo=scene["photo"], distortion=v["kind"],
                                 distortion_id=did, level=v["level"], latent_mos=v["quality"],
                                 important="".join("1" if k in scene["important"] else "0" for k in range(len(scene["kinds"]))),
+                                decoys="".join("1" if kind == "decoy" else "0" for kind in scene["kinds"]),
                                 cell_kinds=" ".join(scene["kinds"]),
                                 **{f"v{k}": float(x) for k, x in enumerate(v["visibility"])}))
 
     table = pd.DataFrame(scores)
     cols = ["image_name", "c1", "c2", "c3", "c4", "c5", "c_total", "MOS", "SD", "MOS_zscore"]
     table[cols].to_csv(root / "koniq10k" / "koniq10k_scores_and_distributions.csv", index=False)
-    split = stratified_split(table["MOS_zscore"], ratios=(0.7, 0.1, 0.2), seed=config.seed, groups=table["ref_img"])
+    split = stratified_split(table["MOS_zscore"], ratios=tuple(config.split), seed=config.seed, groups=table["ref_img"])
     sets = table[cols[:-1]].copy()
     sets["MOS"] = table["MOS_zscore"]  # the official split file mixes a 0-100 MOS with a 1-5 SD
     sets["set"] = pd.Series(split).map({"train": "training", "val": "validation", "test": "test"})
@@ -404,7 +430,8 @@ def _write_world(root: Path, config: DemoConfig, progress: bool) -> None:
     planted_df.to_csv(root / "planted_cells.csv", index=False)
     (root / "planted_cells.json").write_text(json.dumps({
         row.image_name: {"ref_img": row.ref_img, "grid": list(config.grid),
-                         "important": [k for k, c in enumerate(row.important) if c == "1"]}
+                         "important": [k for k, c in enumerate(row.important) if c == "1"],
+                         "decoys": [k for k, c in enumerate(row.decoys) if c == "1"]}
         for row in planted_df.itertuples()
     }, indent=1))
     manifest = {"name": "iqaxai demo world", "synthetic": "not human data: scores follow a documented rule",
@@ -493,7 +520,7 @@ def load_planted(root: str | os.PathLike) -> pd.DataFrame:
     path = Path(root) / "planted_cells.csv"
     if not path.exists():
         raise FileNotFoundError(f"no planted_cells.csv under {root}: generate the world with make_demo_world")
-    table = pd.read_csv(path, dtype={"important": str})
+    table = pd.read_csv(path, dtype={"important": str, "decoys": str})
     table["important_cells"] = table["important"].map(lambda s: [k for k, c in enumerate(s) if c == "1"])
     return table
 
@@ -511,8 +538,18 @@ def load_demo(config: DemoConfig = DemoConfig(), split: str | None = None) -> pd
     return table if split is None else table[table["split"] == split].reset_index(drop=True)
 
 
+def _cell_flags(table: pd.DataFrame, column: str) -> np.ndarray:
+    """A demo table's per-cell 0/1 string column as bool [N, rows*cols]."""
+    if column not in table:
+        raise KeyError(f"the table has no {column!r} column: planted cells exist only in the demo world (load_demo)")
+    return np.array([[c == "1" for c in s] for s in table[column].astype(str)], dtype=bool)
+
+
 def planted_blocks(table: pd.DataFrame) -> np.ndarray:
-    """The planted important cells of each image of a demo table as bool [N, rows*cols]."""
-    if "important" not in table:
-        raise KeyError("the table has no 'important' column: planted cells exist only in the demo world (load_demo)")
-    return np.array([[c == "1" for c in s] for s in table["important"].astype(str)], dtype=bool)
+    """The planted quality (important) cells of each image of a demo table as bool [N, rows*cols]."""
+    return _cell_flags(table, "important")
+
+
+def decoy_blocks(table: pd.DataFrame) -> np.ndarray:
+    """The decoy cells (detailed and fixated, never distorted) of each image of a demo table as bool [N, rows*cols]."""
+    return _cell_flags(table, "decoys")

@@ -1,0 +1,80 @@
+"""Scoring an explanation against the demo world's planted truth: quality cells and decoys, each beside chance.
+
+The demo world (:mod:`iqaxai.data.demo`) knows, per image, the **quality cells** (detailed and distorted: where
+quality is decided) and the **decoys** (as detailed and as fixated, never distorted: content and attention but no
+quality information). A method that finds where quality is decided hits the quality cells far above chance and
+the decoys at or below it; a method that finds content hits both alike. Two readings, for region scores [N, B]
+or pixel maps [N, H, W]:
+
+- **hit rate**: the share of an image's quality cells (decoys) among the B/2 regions the method ranks highest
+  (its important half), averaged over the images. Chance: a random half holds (B/2) / B = 0.5 of any cell set.
+- **mass share**: the share of a non-negative map's total mass inside the quality cells (decoys). Chance: the
+  cells' share of the image area (a uniform map).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from iqaxai.grid import Grid, cell_means, mass_in_cells, top_half
+
+
+def _check(selected: np.ndarray, cells: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Both as bool [N, B] of the same shape, each image with at least one planted cell."""
+    selected, cells = np.asarray(selected, dtype=bool), np.asarray(cells, dtype=bool)
+    if selected.ndim != 2 or selected.shape != cells.shape:
+        raise ValueError(f"{what}: selected regions {selected.shape} and planted cells {cells.shape} must both be [N, B]")
+    if not cells.any(axis=1).all():
+        raise ValueError(f"{what}: some images have no planted cells of this kind")
+    return selected, cells
+
+
+def hit_rate(selected: np.ndarray, cells: np.ndarray) -> float:
+    """Mean over images of the share of ``cells`` [N, B] that lie among the ``selected`` regions [N, B]."""
+    selected, cells = _check(selected, cells, "hit_rate")
+    return float(((selected & cells).sum(1) / cells.sum(1)).mean())
+
+
+def chance_hit_rate(selected: np.ndarray) -> float:
+    """The expected hit rate of a random selection of the same size: mean of |selected| / B."""
+    selected = np.asarray(selected, dtype=bool)
+    return float(selected.sum(-1).mean() / selected.shape[-1])
+
+
+def region_values(maps: np.ndarray, grid: Grid = (3, 4)) -> np.ndarray:
+    """Region scores [N, B]: pixel maps [N, H, W] averaged per cell; region scores [N, B] pass through."""
+    maps = np.asarray(maps, dtype=np.float64)
+    if maps.ndim == 2 and maps.shape[1] == grid[0] * grid[1]:
+        return maps
+    if maps.ndim != 3:
+        raise ValueError(f"expected region scores [N, {grid[0] * grid[1]}] or pixel maps [N, H, W], got shape {maps.shape}")
+    return np.stack([cell_means(m, grid) for m in maps])
+
+
+def planted_scores(maps: np.ndarray, quality: np.ndarray, decoys: np.ndarray, grid: Grid = (3, 4)) -> dict[str, float]:
+    """Hit rates of the important half and (for non-negative maps) mass shares on quality cells and decoys, with chance.
+
+    ``maps``: region scores [N, B] or pixel maps [N, H, W] (higher = more important); ``quality``/``decoys``: bool
+    [N, B]. Mass shares are given for pixel maps only (region scores carry no area), and need non-negative maps.
+    """
+    values = region_values(maps, grid)
+    if not np.isfinite(values).all():
+        raise ValueError("planted_scores: the maps contain NaN or infinite values")
+    half = top_half(values)
+    quality, decoys = np.asarray(quality, dtype=bool), np.asarray(decoys, dtype=bool)
+    out = {"quality hit rate": hit_rate(half, quality), "decoy hit rate": hit_rate(half, decoys),
+           "chance hit rate": chance_hit_rate(half)}
+    maps = np.asarray(maps, dtype=np.float64)
+    if maps.ndim == 3:
+        n_cells = quality.shape[1]
+        out["quality mass share"] = float(np.nanmean([mass_in_cells(m, np.flatnonzero(q), grid) for m, q in zip(maps, quality)]))
+        out["decoy mass share"] = float(np.nanmean([mass_in_cells(m, np.flatnonzero(d), grid) for m, d in zip(maps, decoys)]))
+        out["chance quality share"] = float(quality.sum(1).mean() / n_cells)
+        out["chance decoy share"] = float(decoys.sum(1).mean() / n_cells)
+    return out
+
+
+def planted_table(methods: dict[str, np.ndarray], quality: np.ndarray, decoys: np.ndarray, grid: Grid = (3, 4)) -> pd.DataFrame:
+    """One row per method (name -> maps, as :func:`planted_scores` takes them) with its planted scores."""
+    return pd.DataFrame([{"method": name, **planted_scores(maps, quality, decoys, grid)} for name, maps in methods.items()])
