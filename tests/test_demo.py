@@ -19,6 +19,7 @@ from iqaxai.data.demo import (
     DISTORTIONS,
     DemoConfig,
     apply_distortion,
+    cell_detail,
     demo_root,
     ensure_demo_world,
     fixation_density,
@@ -66,16 +67,24 @@ def test_read_back_through_the_real_koniq_and_kadid_loaders(small_world):
     assert all(Image.open(p).size == (cfg.width, cfg.height) for p in fr["ref_path"][:5])
 
 
-def test_trivial_cells_are_untouched_and_content_cells_distorted(small_world):
+def test_decoys_and_trivial_cells_are_untouched_quality_cells_distorted(small_world):
     root, cfg = small_world
     planted = load_planted(root)
     res = f"{cfg.width}x{cfg.height}"
+    detail_ratio = []
     for row in planted.head(20).itertuples():
         ref = np.asarray(Image.open(root / "kadid10k" / "images" / row.ref_img), dtype=float)
         dis = np.asarray(Image.open(root / "koniq10k" / res / row.image_name), dtype=float)
         content = cell_mask(ref.shape, row.important_cells, cfg.grid)
         assert np.array_equal(ref[~content], dis[~content])
-        assert len(row.important_cells) == cfg.n_important
+        decoys = [k for k, c in enumerate(row.decoys) if c == "1"]
+        assert len(row.important_cells) == cfg.n_important and len(decoys) == cfg.n_decoys
+        assert not set(decoys) & set(row.important_cells)
+        detail = cell_detail(ref / 255.0, cfg.grid)
+        trivial = [k for k in range(12) if k not in decoys and k not in row.important_cells]
+        assert detail[trivial].max() < 0.5 * detail[decoys].min()  # decoys are detailed, trivial cells are not
+        detail_ratio.append(detail[decoys].mean() / detail[row.important_cells].mean())
+    assert 0.8 < np.mean(detail_ratio) < 1.25  # decoys as detailed as the quality cells
     # visibility is zero exactly outside the planted cells and the MOS follows it
     vis = planted[[f"v{k}" for k in range(12)]].to_numpy()
     imp = np.stack([np.array(list(s), dtype=int) == 1 for s in planted["important"]])
@@ -109,15 +118,18 @@ def test_planted_layout_is_connected_and_sized():
         assert seen == cells
 
 
-def test_fixations_concentrate_on_content_cells(small_world):
+def test_fixations_cover_quality_cells_and_decoys_alike(small_world):
     root, cfg = small_world
     planted = load_planted(root).drop_duplicates("ref_img")
-    share = []
+    share, ratio = [], []
     for row in planted.itertuples():
         dens = np.asarray(Image.open(root / "fixations" / "maps" / row.ref_img), dtype=float)
         per_cell = cell_means(dens, cfg.grid)
-        share.append(per_cell[row.important_cells].sum() / per_cell.sum())
+        decoys = [k for k, c in enumerate(row.decoys) if c == "1"]
+        share.append(per_cell[row.important_cells + decoys].sum() / per_cell.sum())
+        ratio.append(per_cell[decoys].mean() / per_cell[row.important_cells].mean())
     assert np.mean(share) > 0.75
+    assert 0.7 < np.mean(ratio) < 1.4  # per cell, decoys draw as much attention as quality cells
     fix = pd.read_csv(root / "fixations" / "fixations.csv")
     assert len(fix) == cfg.n_references * cfg.n_observers * cfg.fixations_per_observer
     assert fix["x"].between(0, cfg.width - 1).all() and fix["y"].between(0, cfg.height - 1).all()
@@ -152,18 +164,18 @@ def _features(img: np.ndarray) -> np.ndarray:
     return np.concatenate([f, f[2:] - f[1]])
 
 
-def test_blanking_planted_cells_changes_a_simple_model_far_more(small_world):
+def test_blanking_quality_cells_changes_a_simple_model_far_more_than_blanking_trivial_cells(small_world):
     root, cfg = small_world
     table = load_dataset("koniq10k", root=root).assign(image_name=lambda t: t["image"].str.split("/").str[-1])
     table = table.merge(load_planted(root), on="image_name")
     images = [np.asarray(Image.open(p).convert("RGB")) for p in table["path"]]
     X = np.stack([_features(im) for im in images])
-    # global features cannot tell how much detail the clean scene had, so the fit is modest but real
+    # global features mix the distorted quality cells with the clean decoys, so the fit is modest but real
     model = RidgeCV(alphas=np.logspace(-3, 3, 13)).fit(X, table["mos"])
     assert plcc(model.predict(X), table["mos"]) > 0.4  # chance level here is about sqrt(8 / 80) = 0.32
     delta_imp, delta_triv = [], []
-    for im, cells in zip(images, table["important_cells"]):
-        others = [k for k in range(12) if k not in cells]
+    for im, cells, decoys in zip(images, table["important_cells"], table["decoys"]):
+        others = [k for k in range(12) if k not in cells and decoys[k] == "0"]  # flat or defocused
         fill = im.reshape(-1, 3).mean(axis=0)
         base, imp, triv = model.predict(np.stack([
             _features(im), _features(blank_cells(im, cells, cfg.grid, fill)), _features(blank_cells(im, others, cfg.grid, fill))

@@ -4,21 +4,26 @@ No real IQA dataset can be downloaded offline, so the smoke profile runs on this
 data**: its opinion scores follow the documented rule below, so every explanation method can be checked
 for whether it recovers the planted truth.
 
-Construction, per reference scene (seeded, independent of generation order):
+Construction, per reference scene (seeded, independent of generation order; rule version 3):
 
 1. A colour photograph that ships with scikit-image or matplotlib is cropped at random to the aspect of
    the output and resized to ``height x width``.
-2. On the 3x4 region grid, ``n_important`` (6) cells forming a connected region (an "object") are
-   **content cells**: they keep the photograph's detail, topped up with a texture (brick, grass, gravel or
-   a mid-frequency grating; at least half strength, more where the photograph is locally smooth). The other cells are **trivial**: flat
-   (the local mean colour with a gentle gradient) or defocused (a strong Gaussian blur of the photograph).
+2. On the 3x4 region grid, ``n_important`` (6) cells forming a connected region are the **quality cells** and
+   ``n_decoys`` (3) other cells, chosen at random, are **decoys**. Both carry the same kind of detail: the
+   photograph's low-pass colours (a Gaussian blur of a fifth of a cell's height) plus a plaid, two
+   mid-frequency gratings (3-7 cycles per cell, random orientations) with a fixed amplitude and a random
+   chroma. The other cells are **trivial**: flat (the local mean colour with a gentle gradient) or defocused.
+   The detail is standardised so that a no-reference model can tell how much of it a distortion removed
+   (with the photograph's own detail, a blurred sharp scene and a sharp smooth one look alike, and the
+   models of rule 2 reached a test PLCC of only about 0.5).
 3. Each reference gets ``versions_per_reference`` distorted versions, one per distortion type (blur, JPEG,
    white noise, colour saturation, local contrast; KADID-10k's distortion ids 1, 10, 11, 7, 25) at a random
-   level 1-5. The distortion is rendered into the content cells only; trivial cells stay as they are, so
-   they carry no quality information and the planted important cells are exactly the content cells.
+   level 1-5. The distortion is rendered into the quality cells only; decoys and trivial cells stay as they
+   are, so the decoys carry content and attention but no quality information, and the planted important
+   cells are exactly the quality cells.
 4. **MOS rule.** The visibility of the distortion in cell c is ``v_c = 1 - SSIM(reference_c, distorted_c)``
    (RGB, data range 1): blur, JPEG and contrast loss are more visible on detailed content, noise is partly
-   masked by it. The image distortion is ``D = mean of v_c over the content cells`` and the latent quality
+   masked by it. The image distortion is ``D = mean of v_c over the quality cells`` and the latent quality
    is ``Q = 100 / (1 + (D / D50) ** BETA)`` on 0-100.
 5. **Ratings.** ``c_total`` raters (93-157, as in KonIQ-10k) each give an ACR score 1-5 drawn from a normal
    distribution rounded to the nearest category, centred on ``1.2 + 3.3 q`` (q = Q / 100) with an SD of
@@ -26,8 +31,8 @@ Construction, per reference scene (seeded, independent of generation order):
    ``c1..c5``, ``MOS`` and ``SD`` are computed from those counts and ``MOS_zscore = 27.82 * MOS - 29.23``
    (KonIQ-10k's least-squares relation between its 0-100 and 1-5 scales, which keeps it within 0-100),
    exactly the columns of KonIQ-10k's score file.
-6. **Fixations.** 15 simulated observers make 6 fixations each: 85 % land in content cells (weighted by
-   their detail), 15 % anywhere; inside a cell the point follows the gradient magnitude. The density map
+6. **Fixations.** 15 simulated observers make 6 fixations each: 85 % land in quality cells and decoys alike
+   (weighted by their detail), 15 % anywhere; inside a cell the point follows the gradient magnitude. The density map
    is the fixation histogram smoothed with a Gaussian of ``height / 24`` pixels.
 
 Written layout under the world's root (each view readable by the real loader of that dataset):
@@ -37,7 +42,7 @@ Written layout under the world's root (each view readable by the real loader of 
     koniq10k/<W>x<H>/I001_01_03.png ...              distorted images
     kadid10k/dmos.csv, kadid10k/images/              FR view in KADID-10k's format (references + images)
     fixations/fixations.csv, fixations/maps/I001.png per-scene fixations and fixation-density maps
-    planted_cells.csv, planted_cells.json            the planted important cells and per-cell visibility
+    planted_cells.csv, planted_cells.json            quality cells (``important``), decoys, per-cell visibility
     demo_world.json                                  configuration and rule constants (written last)
 
 The world is written into a temporary folder beside ``root`` and renamed into place when complete, under a
@@ -83,7 +88,7 @@ DISTORTIONS: dict[str, tuple[int, tuple[float, ...]]] = {
     "contrast": (25, (0.85, 0.7, 0.55, 0.4, 0.25)),
 }
 
-#: Latent quality ``Q = 100 / (1 + (D / D50) ** BETA)`` with D the mean SSIM loss over the content cells.
+#: Latent quality ``Q = 100 / (1 + (D / D50) ** BETA)`` with D the mean SSIM loss over the quality cells.
 D50 = 0.15
 BETA = 1.5
 #: KonIQ-10k: MOS_zscore ~= 27.82 * MOS(1-5) - 29.23 (least squares over its 10,073 images).
@@ -91,10 +96,7 @@ KONIQ_SLOPE, KONIQ_INTERCEPT = 27.82, -29.23
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "stereo_motorcycle", "hubble_deep_field",
           "immunohistochemistry", "retina", "cat", "grace_hopper")
-TEXTURES = ("brick", "grass", "gravel")
-#: Least blending weight of a texture in a content cell, so every content cell carries visible detail.
-TEXTURE_MIN = 0.5
-#: Amplitude of the zero-mean texture added to quality and decoy cells (times the blending weight).
+#: SD of the plaid added to quality and decoy cells, and the share of it that varies between colour channels.
 TEXTURE_AMPLITUDE = 0.12
 CHROMA = 0.8
 #: Written last: a world folder holding it is complete.
@@ -148,13 +150,6 @@ def load_photo(name: str) -> np.ndarray:
     return img.astype(np.float64) / 255.0
 
 
-def load_texture(name: str) -> np.ndarray:
-    """One bundled grey texture as float in [0, 1]."""
-    import skimage.data
-
-    return getattr(skimage.data, name)().astype(np.float64) / 255.0
-
-
 def _random_crop(img: np.ndarray, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
     """A random crop with the output aspect (45-100 % of the largest such crop), resized to height x width."""
     h, w = img.shape[:2]
@@ -191,22 +186,6 @@ def _luma(img: np.ndarray) -> np.ndarray:
     return img @ np.array([0.299, 0.587, 0.114])
 
 
-def _texture_patch(shape: tuple[int, int], rng: np.random.Generator, textures: dict[str, np.ndarray]) -> np.ndarray:
-    """A zero-mean grey texture patch: a bundled texture crop or a mid-frequency grating."""
-    h, w = shape
-    choice = int(rng.integers(len(textures) + 1))
-    if choice < len(textures):
-        tex = list(textures.values())[choice]
-        y0, x0 = rng.integers(0, tex.shape[0] - h + 1), rng.integers(0, tex.shape[1] - w + 1)
-        patch = tex[y0:y0 + h, x0:x0 + w]
-    else:
-        cycles = rng.uniform(3, 8)  # cycles per cell: mid spatial frequencies
-        theta = rng.uniform(0, np.pi)
-        yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
-        patch = 0.5 + 0.5 * np.sin(2 * np.pi * cycles * (xx * np.cos(theta) + yy * np.sin(theta)))
-    return patch - patch.mean()
-
-
 def _plaid(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     """A zero-mean, unit-SD sum of two mid-frequency gratings (3-7 cycles per cell, random orientations)."""
     h, w = shape
@@ -219,10 +198,8 @@ def _plaid(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     return out / (out.std() + 1e-6)
 
 
-def compose_reference(
-    photo: np.ndarray, config: DemoConfig, rng: np.random.Generator, textures: dict[str, np.ndarray]
-) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """A reference scene: quality and decoy cells detailed (photograph plus texture), the others flat or defocused.
+def compose_reference(photo: np.ndarray, config: DemoConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """A reference scene: quality and decoy cells detailed (low-pass photograph plus a plaid), the others flat or defocused.
 
     Returns the float RGB image, the indices of the quality (planted important) cells and each cell's kind
     (``quality``, ``decoy``, ``flat`` or ``defocus``).
@@ -235,7 +212,6 @@ def compose_reference(
     important = planted_layout(rng, config.grid, config.n_important)
     others = np.array([k for k in range(len(slices)) if k not in important])
     decoys = np.sort(rng.choice(others, size=config.n_decoys, replace=False)) if config.n_decoys else np.array([], int)
-    detail = _detail(_luma(base))
     out = base.copy()
     kinds = []
     for k, (sy, sx) in enumerate(slices):
@@ -300,7 +276,7 @@ def cell_visibility(reference: np.ndarray, distorted: np.ndarray, grid: Grid = (
 
 
 def latent_quality(visibility: np.ndarray, important: np.ndarray) -> float:
-    """The MOS rule: ``100 / (1 + (D / D50) ** BETA)`` with D the mean visibility over the content cells."""
+    """The MOS rule: ``100 / (1 + (D / D50) ** BETA)`` with D the mean visibility over the quality cells."""
     d = float(np.mean(visibility[important]))
     return 100.0 / (1.0 + (d / D50) ** BETA)
 
@@ -351,11 +327,11 @@ def _save_png(img: np.ndarray, path: Path) -> None:
     Image.fromarray(img).save(path, format="PNG", optimize=False, compress_level=6)
 
 
-def _scene(r: int, config: DemoConfig, photos: dict, textures: dict) -> dict:
+def _scene(r: int, config: DemoConfig, photos: dict) -> dict:
     """Everything about reference scene ``r``: reference, distorted versions, planted truth, fixations."""
     rng = np.random.default_rng(np.random.SeedSequence([config.seed, RULE_VERSION, r]))
     photo_name = PHOTOS[int(rng.integers(len(PHOTOS)))]
-    reference, important, kinds = compose_reference(photos[photo_name], config, rng, textures)
+    reference, important, kinds = compose_reference(photos[photo_name], config, rng)
     ref8 = to_uint8(reference)
     content = cell_mask(ref8.shape, important, config.grid)[..., None]
     kinds_order = [k for k in DISTORTIONS]
@@ -385,11 +361,10 @@ def _write_world(root: Path, config: DemoConfig, progress: bool) -> None:
     for d in (koniq_img, kadid_img, fix_dir):
         d.mkdir(parents=True)
     photos = {name: load_photo(name) for name in PHOTOS}
-    textures = {name: load_texture(name) for name in TEXTURES}
 
     scores, planted, fixation_rows = [], [], []
     for r in tqdm(range(1, config.n_references + 1), desc="demo world", disable=not progress):
-        scene = _scene(r, config, photos, textures)
+        scene = _scene(r, config, photos)
         ref_name = f"I{r:03d}.png"
         _save_png(scene["reference"], kadid_img / ref_name)
         density = fixation_density((h, w), scene["fixations"], sigma=h / 24)
@@ -543,6 +518,19 @@ def _cell_flags(table: pd.DataFrame, column: str) -> np.ndarray:
     if column not in table:
         raise KeyError(f"the table has no {column!r} column: planted cells exist only in the demo world (load_demo)")
     return np.array([[c == "1" for c in s] for s in table[column].astype(str)], dtype=bool)
+
+
+def cell_detail(image: np.ndarray, grid: Grid = (3, 4)) -> np.ndarray:
+    """Mean mid-frequency detail (band-pass magnitude of the luma) of each cell of an RGB image in [0, 1] -> [B]."""
+    detail = _detail(_luma(np.asarray(image, dtype=np.float64)))
+    return np.array([float(detail[s].mean()) for s in cell_slices(detail.shape, grid)])
+
+
+def noise_ceiling(table: pd.DataFrame) -> float:
+    """PLCC of the simulated MOS with the latent quality it was rated from: the best a perfect model can reach."""
+    from iqaxai.stats import plcc
+
+    return plcc(table["mos"].to_numpy(dtype=float), table["latent_mos"].to_numpy(dtype=float))
 
 
 def planted_blocks(table: pd.DataFrame) -> np.ndarray:

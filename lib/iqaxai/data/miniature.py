@@ -36,10 +36,10 @@ what allows a later call to replace those dataset folders: a dataset folder that
 listed there (a real dataset, say) is never deleted, and the call stops with an error instead.
 
 **Pictures.** Each scene is :func:`iqaxai.data.demo.compose_reference` (a bundled photograph cropped to the
-image's aspect, six connected content cells of the 3x4 grid keeping detail, the other cells flat or
+image's aspect, six connected quality cells and three decoys of the 3x4 grid carrying detail, the other cells flat or
 defocused) at a *working size* of a quarter of the paper size (KonIQ-10k: 256x192), a fifth (SPAQ:
 320x240) or a half (CLIVE, TID2013, KADID-10k: 250x250, 256x192). The distortion is rendered into the
-content cells only, as in the demo world, and the result is upscaled bicubic to the paper size, so the
+quality cells only, as in the demo world, and the result is upscaled bicubic to the paper size, so the
 five default datasets take about 15 s on two cores.
 
 **Scores** follow the demo rule (:func:`~iqaxai.data.demo.cell_visibility`,
@@ -117,14 +117,12 @@ from iqaxai.data.demo import (
     KONIQ_INTERCEPT,
     KONIQ_SLOPE,
     PHOTOS,
-    TEXTURES,
     DemoConfig,
     apply_distortion,
     cell_visibility,
     compose_reference,
     latent_quality,
     load_photo,
-    load_texture,
     opinion_counts,
     to_uint8,
 )
@@ -134,7 +132,7 @@ from iqaxai.grid import cell_mask
 DATASETS = ("koniq10k", "spaq", "kadid10k", "clive", "tid2013")
 MANIFEST = "iqaxai_miniatures.json"
 #: The rule version; part of the manifest, bump it whenever the output changes.
-RULE_VERSION = 1
+RULE_VERSION = 2
 
 #: Paper sizes (width, height) and the working size divisor of each dataset.
 KONIQ_SIZE, KONIQ_FACTOR = (1024, 768), 4
@@ -161,10 +159,9 @@ _FIXED_TIME = "2020-01-01T00:00:00Z"
 
 @dataclass(frozen=True)
 class _Sources:
-    """The bundled photographs and textures the demo scenes are composed from."""
+    """The bundled photographs the demo scenes are composed from."""
 
     photos: dict
-    textures: dict
 
 
 @dataclass
@@ -189,8 +186,8 @@ class _Rated:
 # ----------------------------------------------------------------------------------------- sources
 
 def _load_sources() -> _Sources:
-    """The photographs and textures of :data:`iqaxai.data.demo.PHOTOS` / ``TEXTURES`` as floats in [0, 1]."""
-    return _Sources({name: load_photo(name) for name in PHOTOS}, {name: load_texture(name) for name in TEXTURES})
+    """The photographs of :data:`iqaxai.data.demo.PHOTOS` as floats in [0, 1]."""
+    return _Sources({name: load_photo(name) for name in PHOTOS})
 
 
 def _rng(seed: int, dataset: str, *index: int) -> np.random.Generator:
@@ -201,10 +198,10 @@ def _rng(seed: int, dataset: str, *index: int) -> np.random.Generator:
 # ----------------------------------------------------------------------------------------- pictures
 
 def _reference(rng: np.random.Generator, size: tuple[int, int], sources: _Sources) -> tuple[np.ndarray, np.ndarray, DemoConfig]:
-    """A demo reference scene at working size ``(width, height)``: uint8 image, content cells, its config."""
+    """A demo reference scene at working size ``(width, height)``: uint8 image, quality cells, its config."""
     config = DemoConfig(height=size[1], width=size[0])
     photo = sources.photos[PHOTOS[int(rng.integers(len(PHOTOS)))]]
-    reference, important, _ = compose_reference(photo, config, rng, sources.textures)
+    reference, important, _ = compose_reference(photo, config, rng)
     return to_uint8(reference), important, config
 
 
@@ -225,7 +222,7 @@ def _colour_distortion(img: np.ndarray, kind: str, level: int) -> np.ndarray:
 
 def _rate(reference: np.ndarray, important: np.ndarray, config: DemoConfig, kind: str, level: int,
           rng: np.random.Generator) -> _Rated:
-    """Distort the content cells of ``reference`` and rate the result by the demo rule."""
+    """Distort the quality cells of ``reference`` and rate the result by the demo rule."""
     img = reference / 255.0
     dist = apply_distortion(img, kind, level, rng) if kind in DISTORTIONS else _colour_distortion(img, kind, level)
     content = cell_mask(reference.shape, important, config.grid)[..., None]
