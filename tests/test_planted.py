@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from iqaxai.grid import cell_mask
-from iqaxai.planted import chance_hit_rate, hit_rate, planted_scores, planted_table, region_values
+from iqaxai.planted import chance_hit_rate, hit_rate, planted_scores, planted_summary, planted_table, region_values
 
 QUALITY = np.array([[1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0]], dtype=bool)
 DECOYS = np.array([[0, 0, 0, 0, 0, 0, 1, 1, 1, 0, 0, 0]], dtype=bool)
@@ -49,3 +50,18 @@ def test_bad_inputs_are_refused():
         hit_rate(np.ones((2, 12), bool), QUALITY)
     with pytest.raises(ValueError, match="no planted cells"):
         hit_rate(np.ones((1, 12), bool), np.zeros((1, 12), bool))
+
+
+def test_summary_collects_every_planted_table(tmp_path):
+    planted_table({"rising": np.arange(12.0)[None]}, QUALITY, DECOYS).rename(columns={"method": "measure"}).to_csv(
+        tmp_path / "04_measures_vs_planted.csv", index=False)
+    occlusion = planted_table({"blur": -np.arange(12.0)[None]}, QUALITY, DECOYS).rename(columns={"method": "fill"})
+    occlusion.assign(model="dbcnn").to_csv(tmp_path / "07_occlusion_vs_planted.csv", index=False)
+    table = planted_summary(tmp_path)
+    assert table["method"].tolist() == ["rising", "dbcnn / blur"]
+    assert table["quality hit rate"].tolist() == [0.0, 1.0] and table["decoy hit rate"].tolist() == [1.0, 0.0]
+    pd.DataFrame({"measure": ["old"], "T=4": [50.0]}).to_csv(tmp_path / "04_measures_vs_planted.csv", index=False)
+    with pytest.raises(ValueError, match="rerun its notebook"):
+        planted_summary(tmp_path)
+    with pytest.raises(FileNotFoundError, match="run notebooks"):
+        planted_summary(tmp_path / "empty")

@@ -219,7 +219,7 @@ def summary(sweep: Sweep, rules: tuple[str, ...] = RULES, planted: np.ndarray | 
             decoys: np.ndarray | None = None) -> pd.DataFrame:
     """Per rule: PLCC with each image's trivial / important half masked, and the match with the planted halves
     (with ``decoys``, also the important half's hit rate on the quality cells and on the decoys)."""
-    from iqaxai.planted import hit_rate
+    from iqaxai.planted import chance_hit_rate, hit_rate
 
     rows = []
     for rule in rules:
@@ -229,7 +229,8 @@ def summary(sweep: Sweep, rules: tuple[str, ...] = RULES, planted: np.ndarray | 
         if planted is not None:
             row.update({f"planted: {k}": v for k, v in planted_match(important, planted).items()})
         if decoys is not None:
-            row.update({"quality hit rate": hit_rate(important, planted), "decoy hit rate": hit_rate(important, decoys)})
+            row.update({"quality hit rate": hit_rate(important, planted), "decoy hit rate": hit_rate(important, decoys),
+                        "chance hit rate": chance_hit_rate(important)})
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -14,6 +14,8 @@ or pixel maps [N, H, W]:
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -78,3 +80,33 @@ def planted_scores(maps: np.ndarray, quality: np.ndarray, decoys: np.ndarray, gr
 def planted_table(methods: dict[str, np.ndarray], quality: np.ndarray, decoys: np.ndarray, grid: Grid = (3, 4)) -> pd.DataFrame:
     """One row per method (name -> maps, as :func:`planted_scores` takes them) with its planted scores."""
     return pd.DataFrame([{"method": name, **planted_scores(maps, quality, decoys, grid)} for name, maps in methods.items()])
+
+
+#: The tables the notebooks write that score methods against the planted truth: name -> (what, method column(s)).
+PLANTED_TABLES = {
+    "02_half_masking": ("masked TRIQ (02)", ["rule"]),
+    "04_measures_vs_planted": ("semantic measures (04)", ["measure"]),
+    "05_map_share_planted": ("explanation maps (05)", ["map"]),
+    "07_occlusion_vs_planted": ("occlusion maps (07)", ["model", "fill"]),
+    "07_gradients_vs_planted": ("gradient maps (07)", ["map"]),
+}
+
+
+def planted_summary(tables: Path) -> pd.DataFrame:
+    """Every method's hit rates on quality cells and decoys, with chance, from the planted-truth tables in ``tables``."""
+    parts = []
+    for name, (what, keys) in PLANTED_TABLES.items():
+        path = Path(tables) / f"{name}.csv"
+        if not path.exists():
+            continue
+        table = pd.read_csv(path)
+        missing = {"quality hit rate", "decoy hit rate"} - set(table)
+        if missing:
+            raise ValueError(f"{path} has no {sorted(missing)} column: written before the demo world had decoys; rerun its notebook")
+        parts.append(pd.DataFrame({
+            "family": what, "method": table[keys].astype(str).agg(" / ".join, axis=1),
+            "quality hit rate": table["quality hit rate"], "decoy hit rate": table["decoy hit rate"],
+            "chance hit rate": table["chance hit rate"] if "chance hit rate" in table else 0.5}))
+    if not parts:
+        raise FileNotFoundError(f"no planted-truth tables ({', '.join(PLANTED_TABLES)}) in {tables}: run notebooks 02-07 first")
+    return pd.concat(parts, ignore_index=True)
