@@ -14,7 +14,8 @@ caller's working directory; the device, the selection and the output folder are 
 Progress inside long cells: the kernels run with ``IQAXAI_HEADLESS=1``, so the library's loops (training epochs,
 the masked sweep, occlusion/DCT/HSV batches; :func:`iqaxai.runtime.progress`) write a line every few seconds to
 the kernel's stderr instead of a notebook widget; :class:`ProgressRelay` prints those lines in the terminal under
-the notebook's name, above Papermill's cell bar.
+the notebook's name, above Papermill's cell bar. The kernels use IPython's inline matplotlib backend, so the
+executed copies show the figures.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from iqaxai.runtime import HEADLESS_ENV, PROGRESS_MARK
 DRY_RUN_DATASETS = ("koniq10k", "spaq", "kadid10k", "clive", "tid2013")
 INTERRUPTED = 130  # the shell's exit status after SIGINT
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"  # IPython's own: figures become image/png outputs
 
 
 @dataclass
@@ -419,7 +421,8 @@ def _main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             from iqaxai.data.miniature import write_miniatures
 
             data_root = str(write_miniatures(repo_root() / "build" / "dry-run-data", DRY_RUN_DATASETS))
-    os.environ.setdefault("MPLBACKEND", "Agg")
+    # the kernels draw the notebooks' figures into the executed copies (plt.show); a caller's MPLBACKEND wins
+    os.environ.setdefault("MPLBACKEND", INLINE_BACKEND)
     if args.profile == "smoke" or args.dry_run:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.profile == "smoke":
