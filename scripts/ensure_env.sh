@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 VENV=${IQAXAI_VENV:-.venv}
 PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
 TORCH_SPEC=${IQAXAI_TORCH_SPEC:-"torch==2.14.1 torchvision==0.29.1"}
-EXTRAS=${IQAXAI_EXTRAS:-notebooks,test,xai}
+EXTRAS=${IQAXAI_EXTRAS:-notebooks,test,xai,jupyter}  # jupyter: JupyterLab (scripts/lab.sh), about 15 s more
 stamp="$VENV/.iqaxai-env"
 want=$(cat pyproject.toml scripts/ensure_env.sh | sha256sum | cut -d' ' -f1)-$TORCH_SPEC-$EXTRAS
 

@@ -105,9 +105,8 @@ def run_sweep(model, table: pd.DataFrame, cache_config: dict, grid: Grid = (3, 4
     swept ``chunk_images`` at a time; each image is its own cache item, so the chunk size does not shape the
     cached result and a sweep can be reread or resumed with any chunk size.
     """
-    from tqdm.auto import tqdm
-
     from iqaxai.data.images import load_batch
+    from iqaxai.runtime import progress as progress_bar
 
     if not isinstance(chunk_images, (int, np.integer)) or chunk_images < 1:
         raise ValueError(f"run_sweep: chunk_images must be a positive int, got {chunk_images!r}")
@@ -117,8 +116,8 @@ def run_sweep(model, table: pd.DataFrame, cache_config: dict, grid: Grid = (3, 4
     cache = ResultsCache("masked_sweep", {**cache_config, "grid": list(grid), "images": names, "size": image_size})
     done = cache.done()
     todo = [i for i in range(len(paths)) if _item_id(i) not in done]
-    with torch.no_grad(), tqdm(total=len(paths), initial=len(paths) - len(todo), desc="masked sweep",
-                               disable=not progress) as bar:
+    with torch.no_grad(), progress_bar(total=len(paths), initial=len(paths) - len(todo), desc="masked sweep (images)",
+                                       show=progress, unit="image") as bar:
         for start in range(0, len(todo), chunk_images):
             rows = todo[start:start + chunk_images]
             result = _sweep_chunk(model, load_batch([paths[i] for i in rows], image_size), grid, device)

@@ -20,6 +20,9 @@ Written by hand rather than with captum because captum builds one mask per windo
 express fills that are one baseline image (not the thesis' per-patch mean/median) and has no DCT or HSV
 domain; the spatial maps equal captum's for the same baseline (tests/test_perturbation.py,
 benchmarks/bench_occlusion.py).
+
+``progress`` of the three: ``None`` (default) reports the batches only in a headless run (``run_all.sh``'s
+terminal, :func:`iqaxai.runtime.progress`), ``True`` in a notebook too, ``False`` never.
 """
 
 from __future__ import annotations
@@ -34,9 +37,9 @@ import scipy.fft
 import torch
 import torch.nn.functional as F
 from skimage.color import hsv2rgb, rgb2hsv
-from tqdm.auto import tqdm
 
 from iqaxai.checks import check_images
+from iqaxai.runtime import progress as progress_bar
 
 #: Fills of :func:`occlusion_map`: a baseline image (black, image mean/median, blurred copy) or, as the thesis
 #: words it, a constant per window (the window's own mean/median).
@@ -163,7 +166,7 @@ def _patch_constants(images: torch.Tensor, rows: torch.Tensor, cols: torch.Tenso
 
 def occlusion_map(model, image, patch: int | tuple[int, int] = 15, stride: int | tuple[int, int] = 5,
                   fill: str = "black", batch_size: int = 256, blur_sigma: float | None = None,
-                  progress: bool = False) -> np.ndarray:
+                  progress: bool | None = None) -> np.ndarray:
     """Signed occlusion map [H, W] (or [B, H, W]): per pixel, the mean of ``f(x) - f(x with the window filled)``
     over the windows covering it.
 
@@ -214,7 +217,7 @@ def occlusion_map(model, image, patch: int | tuple[int, int] = 15, stride: int |
     diffs = torch.empty(b * n, dtype=torch.float64)
     with _inference(model):
         original = _batched_scores(model, images, batch_size)
-        for start in tqdm(range(0, b * n, batch_size), desc=f"occlusion ({fill})", disable=not progress, leave=False):
+        for start in progress_bar(range(0, b * n, batch_size), desc=f"occlusion map ({fill}, batches)", show=progress, leave=False):
             job = torch.arange(start, min(start + batch_size, b * n), device=device)
             img, win = job // n, job % n
             mask = (rows[win // nw][:, :, None] & cols[win % nw][:, None, :])[:, None]  # [m, 1, H, W]
@@ -267,7 +270,7 @@ def band_masks(shape: tuple[int, int], n_bands: int = 16, kind: str = "radial") 
 
 
 def dct_band_perturbation(model, images, bands: int | np.ndarray = 16, batch_size: int = 64, clip: bool = True,
-                          kind: str = "radial", progress: bool = False) -> np.ndarray:
+                          kind: str = "radial", progress: bool | None = None) -> np.ndarray:
     """Score change [B, n_bands] when one DCT band of every channel is zeroed: ``f(x) - f(x_band_zeroed)``.
 
     Each channel goes through the orthonormal 2-D DCT (``scipy.fft.dctn(..., norm="ortho")``, float64); the
@@ -294,7 +297,7 @@ def dct_band_perturbation(model, images, bands: int | np.ndarray = 16, batch_siz
     with _inference(model):
         original = _batched_scores(model, images, batch_size).numpy()
         jobs = [(i, k) for i in range(b) for k in range(nb)]
-        for start in tqdm(range(0, len(jobs), batch_size), desc="DCT bands", disable=not progress, leave=False):
+        for start in progress_bar(range(0, len(jobs), batch_size), desc="DCT bands (batches)", show=progress, leave=False):
             chunk = jobs[start:start + batch_size]
             idx_img = np.array([i for i, _ in chunk])
             idx_band = np.array([k for _, k in chunk])
@@ -348,7 +351,7 @@ def _replacement(new_value, p_min: float, p_max: float) -> float:
 
 def hsv_perturbation(model, images, channel_ranges: int | Sequence[float] = 10,
                      new_value: float | Callable[[float, float], float] | None = None, batch_size: int = 64,
-                     progress: bool = False) -> np.ndarray:
+                     progress: bool | None = None) -> np.ndarray:
     """Score change [B, 3, R] (channels H, S, V; R value ranges) when, in one HSV channel, the pixels whose
     value lies in one range are given a value outside it: ``f(x) - f(x_perturbed)``.
 
@@ -390,7 +393,7 @@ def hsv_perturbation(model, images, channel_ranges: int | Sequence[float] = 10,
     changes = np.empty((b, 3, len(ranges)))
     with _inference(model):
         original = _batched_scores(model, images, batch_size).numpy()
-        for start in tqdm(range(0, len(jobs), batch_size), desc="HSV ranges", disable=not progress, leave=False):
+        for start in progress_bar(range(0, len(jobs), batch_size), desc="HSV ranges (batches)", show=progress, leave=False):
             chunk = jobs[start:start + batch_size]
             batch = np.stack([perturbed_image(*job) for job in chunk])
             # unchanged pixels are float64 copies of the input's values: casting back restores them exactly

@@ -10,6 +10,12 @@ is given), with the schedules of ``profiles/paper-dry-run.yaml``. The run stops 
 notebook, naming it and the failing cell, and always ends with a summary; Ctrl-C marks the running notebook
 interrupted, prints the summary and exits with 130. Relative ``--data-root`` and ``--out`` are taken from the
 caller's working directory; the device, the selection and the output folder are checked before any notebook runs.
+
+Progress inside long cells: the kernels run with ``IQAXAI_HEADLESS=1``, so the library's loops (training epochs,
+the masked sweep, occlusion/DCT/HSV batches; :func:`iqaxai.runtime.progress`) write a line every few seconds to
+the kernel's stderr instead of a notebook widget; :class:`ProgressRelay` prints those lines in the terminal under
+the notebook's name, above Papermill's cell bar. The kernels use IPython's inline matplotlib backend, so the
+executed copies show the figures.
 """
 
 from __future__ import annotations
@@ -31,10 +37,12 @@ import yaml
 from iqaxai.paths import repo_root
 
 from iqaxai.profiles import PROFILES, WEIGHTS
+from iqaxai.runtime import HEADLESS_ENV, PROGRESS_MARK
 
 DRY_RUN_DATASETS = ("koniq10k", "spaq", "kadid10k", "clive", "tid2013")
 INTERRUPTED = 130  # the shell's exit status after SIGINT
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"  # IPython's own: figures become image/png outputs
 
 
 @dataclass
@@ -178,6 +186,50 @@ class CtrlC:
         self._task = loop.create_task(self.kernel.interrupt_kernel())
 
 
+class ProgressRelay:
+    """A notebook's stderr as Papermill hands it over (its ``stderr_file``): the library's progress lines
+    (``PROGRESS_MARK``) go to the terminal as ``[notebook] text``, printed above Papermill's cell bar; everything
+    else (warnings too) stays in the executed notebook only."""
+
+    def __init__(self, name: str, terminal=None) -> None:
+        self.name = name
+        self.terminal = terminal  # None: sys.stderr at the time of writing
+        self._pending = ""
+
+    def write(self, text: str) -> int:
+        """Take a piece of the stream; relay every complete line as a terminal would show it (after its last \\r)."""
+        *lines, self._pending = (self._pending + text).split("\n")
+        for line in lines:
+            shown = self.relayed(line.rsplit("\r", 1)[-1])
+            if shown is not None:
+                from tqdm import tqdm
+
+                tqdm.write(f"[{self.name}] {shown}", file=self.terminal or sys.stderr)
+        return len(text)
+
+    @staticmethod
+    def relayed(line: str) -> str | None:
+        """The text the terminal shows for one stderr line, or None for a line it does not show."""
+        return line[len(PROGRESS_MARK):].rstrip() if line.startswith(PROGRESS_MARK) else None
+
+    def flush(self) -> None:
+        """Nothing is buffered but an incomplete line."""
+
+
+class _Headless:
+    """Sets ``IQAXAI_HEADLESS=1`` (inherited by the kernels Papermill starts) and restores the previous value."""
+
+    def __enter__(self) -> None:
+        self.previous = os.environ.get(HEADLESS_ENV)
+        os.environ[HEADLESS_ENV] = "1"
+
+    def __exit__(self, *exc: object) -> None:
+        if self.previous is None:
+            os.environ.pop(HEADLESS_ENV, None)
+        else:
+            os.environ[HEADLESS_ENV] = self.previous
+
+
 def _interrupted(error: BaseException) -> bool:
     """Whether a notebook stopped because of Ctrl-C (in this process or as the kernel's error)."""
     return isinstance(error, KeyboardInterrupt) or getattr(error, "ename", None) == "KeyboardInterrupt"
@@ -253,7 +305,8 @@ def run(
     main_thread = threading.current_thread() is threading.main_thread()  # signal handlers live there only
     previous = signal.signal(signal.SIGINT, ctrl_c) if main_thread else None
     try:
-        _execute(jobs, out_dir, ctrl_c, outcomes)
+        with _Headless():
+            _execute(jobs, out_dir, ctrl_c, outcomes)
     finally:
         if main_thread:
             signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
@@ -277,7 +330,7 @@ def _execute(jobs: list[Job], out_dir: Path, ctrl_c: CtrlC, outcomes: list[Outco
             print(f"[{i}/{len(jobs)}] {job.output}  ({settings})", flush=True)
             papermill.execute_notebook(
                 str(job.book), str(out_dir / job.output), parameters=job.params, kernel_name="python3",
-                cwd=str(job.book.parent), progress_bar=True, log_output=False,
+                cwd=str(job.book.parent), progress_bar=True, log_output=False, stderr_file=ProgressRelay(name),
                 kernel_manager_class=ctrl_c.manager_class(),
             )
             if ctrl_c.requested:  # Ctrl-C came while no cell was running
@@ -368,7 +421,8 @@ def _main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             from iqaxai.data.miniature import write_miniatures
 
             data_root = str(write_miniatures(repo_root() / "build" / "dry-run-data", DRY_RUN_DATASETS))
-    os.environ.setdefault("MPLBACKEND", "Agg")
+    # the kernels draw the notebooks' figures into the executed copies (plt.show); a caller's MPLBACKEND wins
+    os.environ.setdefault("MPLBACKEND", INLINE_BACKEND)
     if args.profile == "smoke" or args.dry_run:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.profile == "smoke":

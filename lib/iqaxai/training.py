@@ -27,14 +27,13 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from scipy.stats import norm
-from tqdm.auto import tqdm
 
 from iqaxai.data.images import load_batch, load_image
 from iqaxai.models import create_model, get_spec
 from iqaxai.models.base import SCORE_SCALE, IQAModel
 from iqaxai.profiles import check_profile
 from iqaxai.results import CorruptCacheError, ResultsCache, warn_corrupt
-from iqaxai.runtime import resolve_device
+from iqaxai.runtime import progress as progress_bar, resolve_device
 from iqaxai.stats import StatsError, plcc, srocc
 
 DIST_COLUMNS = ["c1", "c2", "c3", "c4", "c5"]
@@ -196,7 +195,7 @@ def predict(model: IQAModel, images: pd.DataFrame | torch.Tensor, batch_size: in
     else:
         paths = images["path"].tolist()
         chunks = (load_batch(paths[i:i + batch_size], image_size) for i in range(0, len(paths), batch_size))
-    for x in tqdm(chunks, total=math.ceil(len(images) / batch_size), desc="predict", disable=not progress, leave=False):
+    for x in progress_bar(chunks, total=math.ceil(len(images) / batch_size), desc="predict", show=progress, leave=False):
         out.append(model(x.to(dev)).float().cpu())
     return torch.cat(out).numpy().astype(np.float64)
 
@@ -257,8 +256,8 @@ def train_model(model: IQAModel, train: pd.DataFrame, val: pd.DataFrame, config:
     if config.recalibrate_bn and start_epoch == 0:
         first = _batches(train_data, config, False, torch.Generator().manual_seed(config.seed), max(2, config.batch_size))
         recalibrate_batchnorm(model, [next(iter(first))[0].to(dev)])
-    bar = tqdm(range(start_epoch, config.epochs), desc=f"train {model.info.name}", disable=not progress,
-               initial=start_epoch, total=config.epochs)
+    bar = progress_bar(range(start_epoch, config.epochs), desc=f"train {model.info.name} epoch", show=progress,
+                       initial=start_epoch, total=config.epochs, unit="epoch")
     stale = sum(1 for h in history if h["epoch"] > best["epoch"])
     for epoch in bar:
         tic = time.perf_counter()
@@ -289,13 +288,14 @@ def train_model(model: IQAModel, train: pd.DataFrame, val: pd.DataFrame, config:
             stale = 0
         else:
             stale += 1
-        bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_plcc=f"{row['val_plcc']:.3f}")
+        bar.set_postfix_str(f"val PLCC {row['val_plcc']:.3f}, loss {row['train_loss']:.3f}", refresh=False)
         if ckpt:
             _save_checkpoint(ckpt, model, optimizer, scheduler, generator, history, best, epoch, config)
         if on_epoch:
             on_epoch(row)
         if config.patience is not None and stale >= config.patience:
             break
+    bar.close()
     model.load_state_dict(best["state"])
     return TrainResult(pd.DataFrame(history), int(best["epoch"]), float(best["plcc"]))
 
