@@ -85,7 +85,8 @@ _SPECS = [
         presets={"smoke": {"backbone": "tiny", "pretrained": False, "fc_sizes": (128, 64, 32)},
                  "paper": {"backbone": "inception_resnet_v2", "pretrained": True}},
         # paper: subpic/koniq KonCept512: Adam 1e-4, 40 epochs, batch 16, 512x384 (the 20-epoch 2e-5 stage folded into the decay)
-        train={"smoke": _SMOKE,
+        # smoke: 15 epochs (after 10 its validation PLCC is 0.85 and still rising, test PLCC 0.81)
+        train={"smoke": {**_SMOKE, "epochs": 15},
                "paper": {"epochs": 60, "batch_size": 16, "lr": 1e-4, "weight_decay": 0.0, "warmup_epochs": 1,
                          "image_size": (384, 512), "preload": False, "num_workers": 8}},
         weights="InceptionResNetV2 ImageNet (timm inception_resnet_v2); head trained here",
