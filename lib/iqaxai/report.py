@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from iqaxai.paths import repo_root
@@ -63,9 +64,80 @@ def save_table(table: pd.DataFrame, name: str, caption: str, source: str, index:
     return csv
 
 
+class FigureCheckError(ValueError):
+    """A figure a reader could misread: no data source in its title, unlabelled data axes, colours without a scale."""
+
+
+def _scale(mappable) -> tuple:
+    """What a colour bar reads off: the colormap and the norm's kind and limits."""
+    norm = mappable.norm
+    return mappable.get_cmap().name, type(norm).__name__, norm.vmin, norm.vmax
+
+
+def _has_label(fig, ax, axis: str) -> bool:
+    """Whether ``ax``'s x or y axis is labelled: its own label, a shared sibling's, or the figure's sup-label."""
+    shared = ax.get_shared_x_axes() if axis == "x" else ax.get_shared_y_axes()
+    own = [getattr(a, f"get_{axis}label")() for a in shared.get_siblings(ax)]
+    return any(own) or bool(getattr(fig, f"get_sup{axis}label")())
+
+
+def check_figure(fig, name: str) -> None:
+    """Refuse a figure a reader could misread (:class:`FigureCheckError` naming ``name`` and the axes):
+
+    * its title (suptitle) must carry a provenance line of :data:`SOURCES` (the data source);
+    * every visible axes showing data (lines, collections, patches, or images with ticks) needs x and y labels;
+      axes that only show images with the axis off or no ticks, and colour-bar axes, are exempt;
+    * every colormapped artist (2-D image, pcolormesh, scatter with a value array) needs a colour bar, its own
+      or one of the figure's colour bars with the same colormap and limits (one bar for a row of maps).
+    """
+    problems = []
+    if not any(line in fig.get_suptitle() for line in SOURCES.values()):
+        problems.append("its title does not name the data source (a provenance line of report.SOURCES)")
+    colorbars = [ax._colorbar for ax in fig.axes if getattr(ax, "_colorbar", None)]  # matplotlib marks a bar's axes so
+    bars = {_scale(cb.mappable) for cb in colorbars}
+    for i, ax in enumerate(fig.axes):
+        if not ax.get_visible() or getattr(ax, "_colorbar", None):
+            continue
+        where = f"axes {i} ({ax.get_title() or 'untitled'!r})"
+        image_only = ax.images and (not ax.axison or not (len(ax.get_xticks()) or len(ax.get_yticks())))
+        shows_data = ax.lines or ax.collections or ax.patches or ax.images
+        if shows_data and not image_only and not (_has_label(fig, ax, "x") and _has_label(fig, ax, "y")):
+            problems.append(f"{where} shows data without both an x and a y label")
+        for artist in [*ax.images, *ax.collections]:
+            values = artist.get_array()
+            if values is None or np.ndim(values) > 2:  # RGB(A) image or plain colours: no colormap to explain
+                continue
+            if artist.colorbar is None and _scale(artist) not in bars:
+                problems.append(f"{where} maps values through the colormap {artist.get_cmap().name!r} "
+                                f"({type(artist).__name__}) without a colour bar for its scale")
+    if problems:
+        raise FigureCheckError(f"figure {name!r}: " + "; ".join(problems))
+
+
+def _title(fig, text: str) -> None:
+    """Put ``text`` as the suptitle just above everything else drawn, for figures of any height.
+
+    A layout engine runs once first and is then switched off, so the axes keep their places while saving; figure
+    legends are pinned to the figure's frame (by default they follow its box, which a tight save crops).
+    """
+    if fig.get_suptitle():
+        fig.suptitle("")
+    if fig.get_layout_engine() is not None:
+        fig.get_layout_engine().execute(fig)
+        fig.set_layout_engine("none")
+    for legend in fig.legends:
+        if legend.get_bbox_to_anchor() is fig.bbox:
+            legend.set_bbox_to_anchor((0, 0, 1, 1), transform=fig.transFigure)
+    box = fig.get_tightbbox(fig.canvas.get_renderer())  # inches
+    width, height = fig.get_size_inches()
+    fig.suptitle(text, fontsize=10, x=(box.x0 + box.x1) / 2 / width, y=(box.y1 + 0.08) / height, va="bottom")
+
+
 def save_figure(fig, name: str, title: str, source: str, dpi: int = 110, folder: Path | None = None) -> Path:
-    """Title ``fig`` with its provenance and write ``<folder>/figures/<name>.png``; return the path."""
-    fig.suptitle(f"{title}\n{provenance(source)}", fontsize=10, y=1.0, va="bottom")
+    """Title ``fig`` with its provenance, check it (:func:`check_figure`), write ``<folder>/figures/<name>.png``;
+    return the path."""
+    _title(fig, f"{title}\n{provenance(source)}")
+    check_figure(fig, name)
     path = _subfolder(folder, "figures") / f"{name}.png"
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
     return path
