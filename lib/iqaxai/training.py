@@ -410,7 +410,9 @@ def train_or_load(name: str, profile: str, table: pd.DataFrame, model_kwargs: di
     """
     model_kwargs = dict(model_kwargs or {})
     config = config or train_config(name, profile)
-    key = {"model": name, "profile": profile, "model_kwargs": model_kwargs, "train": asdict(config),
+    # the profile's preset shapes the model as much as the overrides do, so both are in the identity
+    preset = dict(get_spec(name).presets[check_profile(profile)])
+    key = {"model": name, "profile": profile, "preset": preset, "model_kwargs": model_kwargs, "train": asdict(config),
            "data": dataset_fingerprint(table)}
     cache = ResultsCache("trained_models", key, root=cache_root)
     with cache.lock("model"):
