@@ -82,10 +82,12 @@ _SPECS = [
     ),
     ModelSpec(
         "koncept512", "iqaxai.models.koncept:KonCept512", "KonCept", "InceptionResNetV2 + FC head (Hosu et al. 2020)",
-        presets={"smoke": {"backbone": "tiny", "pretrained": False, "fc_sizes": (128, 64, 32)},
+        # smoke: no dropout and 15 epochs (with the original 0.25/0.25/0.5 the small head trains erratically on the
+        # demo world: test PLCC 0.81 in one run, validation 0.72 in another; without, 0.80-0.93 after 10 epochs
+        # depending on the thread count, 0.885 after 15 with two threads)
+        presets={"smoke": {"backbone": "tiny", "pretrained": False, "fc_sizes": (128, 64, 32), "dropout": (0.0, 0.0, 0.0)},
                  "paper": {"backbone": "inception_resnet_v2", "pretrained": True}},
         # paper: subpic/koniq KonCept512: Adam 1e-4, 40 epochs, batch 16, 512x384 (the 20-epoch 2e-5 stage folded into the decay)
-        # smoke: 15 epochs (after 10 its validation PLCC is 0.85 and still rising, test PLCC 0.81)
         train={"smoke": {**_SMOKE, "epochs": 15},
                "paper": {"epochs": 60, "batch_size": 16, "lr": 1e-4, "weight_decay": 0.0, "warmup_epochs": 1,
                          "image_size": (384, 512), "preload": False, "num_workers": 8}},
