@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -116,14 +117,17 @@ def test_plan_runs_per_dataset_notebooks_once_per_dataset_and_pooled_ones_once(t
 def test_max_datasets_runs_a_per_dataset_notebook_on_the_first_datasets_only(tmp_path):
     _declaring(tmp_path / "05_a.ipynb", "profile = 'smoke'\ndataset = 'koniq10k'")
     _declaring(tmp_path / "06_b.ipynb", "profile = 'smoke'\ndataset = 'koniq10k'")
+    _declaring(tmp_path / "07_c.ipynb", "profile = 'smoke'\ndatasets = ['koniq10k']")
     profiles = tmp_path / "profiles"
     profiles.mkdir()
-    (profiles / "paper.yaml").write_text("notebooks:\n  05_a:\n    max_datasets: 1\n")
+    (profiles / "paper.yaml").write_text("notebooks:\n  05_a:\n    max_datasets: 1\n  07_c:\n    max_datasets: 1\n")
     books = runner.find_notebooks(tmp_path)
     jobs = runner.plan(books, "paper", ["koniq10k", "spaq"], {"profile": "paper"}, profiles)
-    assert [j.output for j in jobs] == ["05_a@koniq10k.ipynb", "06_b@koniq10k.ipynb", "06_b@spaq.ipynb"]
+    assert [j.output for j in jobs] == ["05_a@koniq10k.ipynb", "06_b@koniq10k.ipynb", "06_b@spaq.ipynb", "07_c.ipynb"]
+    assert jobs[-1].params["datasets"] == ["koniq10k"]  # a pooling notebook pools the first datasets only
     assert "max_datasets" not in jobs[0].params
-    assert [j.output for j in runner.plan(books, "paper", ["spaq"], {"profile": "paper"}, profiles)] == ["05_a.ipynb", "06_b.ipynb"]
+    assert [j.output for j in runner.plan(books, "paper", ["spaq"], {"profile": "paper"}, profiles)] == [
+        "05_a.ipynb", "06_b.ipynb", "07_c.ipynb"]
     (profiles / "paper.yaml").write_text("notebooks:\n  05_a:\n    max_datasets: 0\n")
     with pytest.raises(ValueError, match="max_datasets of 05_a"):
         runner.plan(books, "paper", ["koniq10k", "spaq"], {"profile": "paper"}, profiles)
@@ -376,3 +380,17 @@ def test_run_all_help_lists_the_runners_options(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("usage: run_all.sh")
     assert all(option in done.stdout for option in ("--only", "--device", "--data-root", "--out", "--dry-run"))
+
+
+def test_study_planted_and_decoys_of_rows_follow_the_rows_not_their_position():
+    from iqaxai.data.demo import decoy_blocks, planted_blocks
+    from iqaxai.experiment import Study
+
+    smoke, real = Study("smoke"), Study("paper", "koniq10k")
+    rows = smoke.test.iloc[[5, 0, 3]]  # out of order: the cells must follow the index, not the position
+    np.testing.assert_array_equal(smoke.planted_of(rows), planted_blocks(rows))
+    np.testing.assert_array_equal(smoke.decoys_of(rows), decoy_blocks(rows))
+    assert not (smoke.planted_of(rows) & smoke.decoys_of(rows)).any()
+    with pytest.raises(KeyError, match="not in the study's table"):
+        smoke.planted_of(rows.rename(index={rows.index[0]: "nowhere"}))
+    assert real.planted_of(rows) is None and real.decoys_of(rows) is None

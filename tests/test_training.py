@@ -229,3 +229,36 @@ def test_corrupt_checkpoint_is_reported_and_training_starts_over(brightness_worl
         train_model(create_model("cnniqa"), train, val, TrainConfig(epochs=1, batch_size=8), device="cpu",
                     checkpoint=ckpt, progress=False, on_epoch=lambda row: epochs.append(row["epoch"]))
     assert epochs == [0] and ckpt.exists()
+
+
+def test_models_trained_side_by_side_equal_those_trained_in_turn(brightness_world, tmp_path, monkeypatch):
+    table = brightness_world
+    cfg = TrainConfig(epochs=2, batch_size=8, lr=3e-3)
+    jobs = [training.TrainJob(name, "smoke", table, {}, cfg, str(tmp_path)) for name in ("spaq_baseline", "cnniqa")]
+    assert not any(training.is_trained(j.name, "smoke", table, {}, cfg, tmp_path) for j in jobs)
+    training.train_in_parallel(jobs, workers=2, progress=False)
+    assert all(training.is_trained(j.name, "smoke", table, {}, cfg, tmp_path) for j in jobs)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the workers' thread count (2 cores // 2 workers, at most 1 here): same arithmetic
+    try:
+        for job in jobs:
+            cached, _ = train_or_load(job.name, "smoke", table, config=cfg, device="cpu", progress=False, cache_root=tmp_path)
+            fresh = training._fresh_model(job.name, "smoke", {}, cfg.seed)
+            train_model(fresh, table[table.split == "train"], table[table.split == "val"], cfg, device="cpu", progress=False)
+            np.testing.assert_allclose(predict(cached, table), predict(fresh, table), rtol=1e-5, atol=1e-5)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_a_failing_worker_is_named_and_the_worker_count_is_checked(brightness_world, tmp_path, monkeypatch):
+    no_val = brightness_world[brightness_world.split != "val"]
+    job = training.TrainJob("cnniqa", "smoke", no_val, {}, TrainConfig(epochs=1), str(tmp_path))
+    with pytest.raises(RuntimeError, match="training cnniqa in a worker process failed: ValueError: need training images"):
+        training.train_in_parallel([job, job], workers=2, progress=False)
+    monkeypatch.setenv("IQAXAI_TRAIN_WORKERS", "0")
+    with pytest.raises(ValueError, match="IQAXAI_TRAIN_WORKERS must be a positive integer"):
+        training.training_workers(3, "cpu")
+    monkeypatch.setenv("IQAXAI_TRAIN_WORKERS", "4")
+    assert training.training_workers(3, "cpu") == 3 and training.training_workers(0, "cpu") == 1
+    monkeypatch.delenv("IQAXAI_TRAIN_WORKERS")
+    assert 1 <= training.training_workers(5, "cpu") <= 5

@@ -31,7 +31,8 @@ from iqaxai.models.base import IQAModel
 from iqaxai.profiles import check_profile, check_weights
 from iqaxai.report import output_folder, provenance, save_figure, save_table
 from iqaxai.runtime import resolve_device
-from iqaxai.training import TrainConfig, TrainResult, train_config, train_or_load
+from iqaxai.training import (TrainConfig, TrainJob, TrainResult, is_trained, train_config, train_in_parallel,
+                             train_or_load, training_workers)
 
 #: The dry run exercises every training path but trains one optimiser step of two images per epoch, in the main
 #: process, after setting the random backbones' BatchNorm statistics from the training images (else an untrained
@@ -180,7 +181,7 @@ class Study:
 
     def planted_of(self, rows: pd.DataFrame) -> np.ndarray | None:
         """The planted cells of some rows of :attr:`table` (None on real data)."""
-        return None if self.planted is None else self.planted[self.table.index.get_indexer(rows.index)]
+        return self._rows_of(self.planted, rows)
 
     @cached_property
     def decoys(self) -> np.ndarray | None:
@@ -193,7 +194,16 @@ class Study:
 
     def decoys_of(self, rows: pd.DataFrame) -> np.ndarray | None:
         """The decoy cells of some rows of :attr:`table` (None on real data)."""
-        return None if self.decoys is None else self.decoys[self.table.index.get_indexer(rows.index)]
+        return self._rows_of(self.decoys, rows)
+
+    def _rows_of(self, cells: np.ndarray | None, rows: pd.DataFrame) -> np.ndarray | None:
+        """The rows of a per-image cell array that belong to some rows of :attr:`table`."""
+        if cells is None:
+            return None
+        at = self.table.index.get_indexer(rows.index)
+        if (at < 0).any():
+            raise KeyError(f"rows {list(rows.index[at < 0][:5])} are not in the study's table ({self.dataset})")
+        return cells[at]
 
     # ------------------------------------------------------------------ models
     @property
@@ -201,22 +211,35 @@ class Study:
         """The compute device (``auto``: CUDA if present)."""
         return resolve_device(self.device)
 
+    def _training(self, name: str) -> tuple[str, dict, TrainConfig]:
+        """A model's registry name, its constructor overrides and its training configuration in this study."""
+        spec = get_spec(name)
+        random = self.weights == "random" and "pretrained" in spec.presets[self.profile]
+        overrides = {"pretrained": False} if random else {}
+        config = train_config(spec.name, self.profile, seed=self.seed, **({"epochs": self.epochs} if self.epochs else {}),
+                              **(DRY_RUN_SCHEDULE if self.source == "dry-run" else {}))
+        return spec.name, overrides, config
+
     def model(self, name: str) -> TrainedModel:
         """A registered model trained on this study's train/val split (loaded from the cache when trained before)."""
-        spec = get_spec(name)
-        key = spec.name
+        key, overrides, config = self._training(name)
         if key not in self._trained:
-            random = self.weights == "random" and "pretrained" in spec.presets[self.profile]
-            overrides = {"pretrained": False} if random else {}
-            config = train_config(key, self.profile, seed=self.seed, **({"epochs": self.epochs} if self.epochs else {}),
-                                  **(DRY_RUN_SCHEDULE if self.source == "dry-run" else {}))
             model, result = train_or_load(key, self.profile, self.table, model_kwargs=overrides, config=config,
                                           device=self.device)
             self._trained[key] = TrainedModel(key, model.to(self.dev).eval(), result, config)
         return self._trained[key]
 
     def models(self, names: list[str] | tuple[str, ...] = TABLE_I_MODELS) -> dict[str, TrainedModel]:
-        """Several trained models by name, in order."""
+        """Several trained models by name, in order; on a CPU the untrained ones train side by side first
+        (:func:`~iqaxai.training.train_in_parallel`, :func:`~iqaxai.training.training_workers` processes)."""
+        jobs: dict[str, TrainJob] = {}
+        for name in names:
+            key, overrides, config = self._training(name)
+            if key not in self._trained and key not in jobs and not is_trained(key, self.profile, self.table, overrides, config):
+                jobs[key] = TrainJob(key, self.profile, self.table, overrides, config)
+        workers = training_workers(len(jobs), self.device)
+        if workers > 1:
+            train_in_parallel(list(jobs.values()), workers)
         return {n: self.model(n) for n in names}
 
     def images(self, name: str, rows: pd.DataFrame, column: str = "path") -> torch.Tensor:

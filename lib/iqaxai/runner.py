@@ -249,7 +249,8 @@ def plan(books: list[Path], profile: str, datasets: list[str], overrides: dict, 
     """The executions of a run: per-dataset notebooks once per dataset in the paper profile, others once.
 
     A notebook's profile section may hold ``max_datasets: N``: a per-dataset notebook then runs on the first N
-    datasets of the run only (the dry run uses it for notebooks whose code path does not depend on the dataset).
+    datasets of the run only, a pooling one (``datasets``) pools those (the dry run uses it for notebooks whose
+    code path does not depend on the dataset).
     """
     jobs = []
     for book in books:
@@ -260,7 +261,7 @@ def plan(books: list[Path], profile: str, datasets: list[str], overrides: dict, 
             raise ValueError(f"max_datasets of {book.stem} in the {profile} profile must be a positive integer, got {limit!r}")
         base = {**settings, **overrides}
         if "datasets" in declared and datasets:
-            runs = [({"datasets": list(datasets)}, book.name)]
+            runs = [({"datasets": list(datasets)[:limit]}, book.name)]
         elif "dataset" in declared and profile == "paper" and datasets:
             runs = [({"dataset": d}, book.name if len(datasets) == 1 else f"{book.stem}@{d}.ipynb")
                     for d in datasets[:limit]]

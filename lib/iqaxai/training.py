@@ -399,6 +399,23 @@ def _fresh_model(name: str, profile: str, model_kwargs: dict, seed: int) -> IQAM
     return create_model(name, profile=profile, **model_kwargs)
 
 
+def _model_cache(name: str, profile: str, table: pd.DataFrame, model_kwargs: dict, config: TrainConfig,
+                 cache_root: str | os.PathLike | None) -> ResultsCache:
+    """The cache entry of one trained model: its identity is everything that shapes the weights."""
+    # the profile's preset shapes the model as much as the overrides do, so both are in the identity
+    preset = dict(get_spec(name).presets[check_profile(profile)])
+    key = {"model": name, "profile": profile, "preset": preset, "model_kwargs": dict(model_kwargs), "train": asdict(config),
+           "data": dataset_fingerprint(table)}
+    return ResultsCache("trained_models", key, root=cache_root)
+
+
+def is_trained(name: str, profile: str, table: pd.DataFrame, model_kwargs: dict | None = None,
+               config: TrainConfig | None = None, cache_root: str | os.PathLike | None = None) -> bool:
+    """Whether :func:`train_or_load` finds weights and history cached for this configuration (not yet read)."""
+    cache = _model_cache(name, profile, table, model_kwargs or {}, config or train_config(name, profile), cache_root)
+    return (cache.path / "model.pt").exists() and cache.has_table("history")
+
+
 def train_or_load(name: str, profile: str, table: pd.DataFrame, model_kwargs: dict | None = None,
                   config: TrainConfig | None = None, device: str = "auto", progress: bool = True,
                   cache_root: str | os.PathLike | None = None) -> tuple[IQAModel, TrainResult]:
@@ -410,11 +427,7 @@ def train_or_load(name: str, profile: str, table: pd.DataFrame, model_kwargs: di
     """
     model_kwargs = dict(model_kwargs or {})
     config = config or train_config(name, profile)
-    # the profile's preset shapes the model as much as the overrides do, so both are in the identity
-    preset = dict(get_spec(name).presets[check_profile(profile)])
-    key = {"model": name, "profile": profile, "preset": preset, "model_kwargs": model_kwargs, "train": asdict(config),
-           "data": dataset_fingerprint(table)}
-    cache = ResultsCache("trained_models", key, root=cache_root)
+    cache = _model_cache(name, profile, table, model_kwargs, config, cache_root)
     with cache.lock("model"):
         model = _fresh_model(name, profile, model_kwargs, config.seed)
         tried = (cache.path / "model.pt").exists()
@@ -430,3 +443,80 @@ def train_or_load(name: str, profile: str, table: pd.DataFrame, model_kwargs: di
         cache.save_table("history", result.history)
         checkpoint.unlink(missing_ok=True)
         return model.eval(), result
+
+
+# ----------------------------------------------------------------------------------------------- several at once
+
+@dataclass(frozen=True)
+class TrainJob:
+    """The arguments of one :func:`train_or_load` call, for :func:`train_in_parallel`."""
+
+    name: str
+    profile: str
+    table: pd.DataFrame
+    model_kwargs: dict
+    config: TrainConfig
+    cache_root: str | None = None
+
+
+def training_workers(n_jobs: int, device: str = "auto") -> int:
+    """Processes :func:`train_in_parallel` uses: one per job up to the CPU cores, 1 on an accelerator.
+
+    Small models use a second core poorly inside one process (two smoke models trained side by side with one
+    thread each finish in 0.8 of the time of one after the other with two threads; benchmarks/bench_training.py),
+    so on a CPU independent models train side by side. ``IQAXAI_TRAIN_WORKERS`` overrides the count (1: in turn).
+    """
+    if resolve_device(device).type != "cpu":
+        return 1
+    env = os.environ.get("IQAXAI_TRAIN_WORKERS", "").strip()
+    if env:
+        if not env.isdigit() or int(env) < 1:
+            raise ValueError(f"IQAXAI_TRAIN_WORKERS must be a positive integer, got {env!r}")
+        return min(int(env), max(n_jobs, 1))
+    return max(1, min(n_jobs, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
+def _train_job(job: TrainJob, threads: int) -> tuple[str, float]:
+    """Worker: train one job into the cache with ``threads`` intra-op threads; its name and best validation PLCC."""
+    torch.set_num_threads(threads)
+    _, result = train_or_load(job.name, job.profile, job.table, job.model_kwargs, job.config, device="cpu",
+                              progress=False, cache_root=job.cache_root)
+    return job.name, result.best_val_plcc
+
+
+def train_in_parallel(jobs: list[TrainJob], workers: int, progress: bool = True) -> None:
+    """Train ``jobs`` into the training cache in ``workers`` processes on the CPU (the longest schedules first).
+
+    The caller then loads each model with :func:`train_or_load`. A failing job stops the others and is raised
+    with its model's name; interrupted runs resume from their per-epoch checkpoints.
+    """
+    import concurrent.futures as cf
+    import multiprocessing
+
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    jobs = sorted(jobs, key=lambda j: -j.config.epochs)
+    threads = max(1, torch.get_num_threads() // workers)
+    # spawn, not fork: a forked child would inherit the parent's thread pools (and a Jupyter kernel's sockets)
+    pool = cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    bar = progress_bar(total=len(jobs), desc=f"train {len(jobs)} models in {workers} processes", show=progress,
+                       unit="model")
+    try:
+        futures = {pool.submit(_train_job, job, threads): job.name for job in jobs}
+        for done in cf.as_completed(futures):
+            try:
+                name, best = done.result()
+            except Exception as err:
+                raise RuntimeError(f"training {futures[done]} in a worker process failed: {_reason(err)}") from err
+            bar.set_postfix_str(f"{name}: best val PLCC {best:.3f}", refresh=False)
+            bar.update()
+    except BaseException:
+        # Python < 3.14 has no public way to stop running workers (ProcessPoolExecutor.terminate_workers)
+        running = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in running:
+            process.terminate()
+        raise
+    finally:
+        bar.close()
+    pool.shutdown()
