@@ -134,3 +134,25 @@ def test_never_replaces_a_folder_it_did_not_write(tmp_path, capsys):
         main(["--root", str(tmp_path / "cli"), "--datasets", "tid2013", "--n-images", "1", "--quiet"])
     assert "not data" in capsys.readouterr().out
     assert len(load_dataset("tid2013", root=tmp_path / "cli")) == 18  # raised to 6 references, one in validation
+
+
+def test_saliency_miniatures_load_through_the_real_loaders(tmp_path):
+    from scipy.io import loadmat
+
+    from iqaxai.data import cat2000, salicon
+
+    root = write_miniatures(tmp_path, ["salicon", "cat2000"], n_images=4)
+    val, train = load_dataset("salicon", root=root), load_dataset("salicon", root=root, subset="train")
+    assert len(val) == len(train) >= 4 and (val["split"] == "val").all()
+    assert _sizes(val["path"]) == ({(640, 480)}, {"JPEG"}) and _sizes(val["map_path"])[0] == {(640, 480)}
+    gaze = loadmat(val["fixation_path"].iloc[0])["gaze"]
+    assert set(gaze.dtype.names) == {"location", "timestamp", "fixations"} and gaze.size == 15  # one per observer
+    points = salicon.load_fixations(val["fixation_path"].iloc[0])
+    assert len(points) == 90 and points.min() >= 0
+    fixated = salicon.fixation_map(val["fixation_path"].iloc[0])
+    density = np.asarray(Image.open(val["map_path"].iloc[0]), dtype=float)
+    assert density[fixated].mean() > 2 * density.mean()  # the maps are the fixations' density
+    cat = load_dataset("cat2000", root=root)
+    assert len(cat) >= 4 and cat["category"].nunique() >= 4 and _sizes(cat["path"]) == ({(1920, 1080)}, {"JPEG"})
+    locs = cat2000.load_fixlocs(cat["fixation_path"].iloc[0])
+    assert 0 < len(locs) <= 90 and locs[:, 0].max() < 1080 and locs[:, 1].max() < 1920

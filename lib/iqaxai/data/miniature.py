@@ -29,7 +29,19 @@ tid2013     ``tid2013/mos_with_names.txt``, ``mos_std.txt``,                512x
             ``reference_images/I01.BMP`` ... (upper case, as released)
 kadid10k    ``kadid10k/dmos.csv`` (``dist_img,ref_img,dmos,var``),          512x384 PNG
             ``kadid10k/images/I01.png`` and ``I01_YY_ZZ.png``
+salicon     ``salicon/images/{train,val}/COCO_<subset>2014_<id>.jpg``,      640x480 JPEG
+            ``maps/{train,val}/<stem>.png`` (fixation density),
+            ``fixations/{train,val}/<stem>.mat`` (``gaze`` struct array:
+            ``location``, ``timestamp``, ``fixations``; 1-based [x, y])
+cat2000     ``CAT2000/trainSet/Stimuli/<Category>/<nnn>.jpg``,              1920x1080 JPEG
+            ``FIXATIONMAPS/<Category>/<nnn>.jpg``,
+            ``FIXATIONLOCS/<Category>/<nnn>.mat`` (``fixLocs``)
 ==========  ==============================================================  ===========================
+
+The two saliency sets (not written by default) carry no scores: their fixations are the demo world's
+simulated observers (:func:`~iqaxai.data.demo.simulate_fixations`: on the quality cells and decoys alike, at
+the working size, spread over the upscaled pixel) and the maps their Gaussian-smoothed density (sigma of a
+24th of the height), the demo rule.
 
 A file ``iqaxai_miniatures.json`` at ``root`` records what was written; no loader reads it. It is also
 what allows a later call to replace those dataset folders: a dataset folder that exists without being
@@ -121,9 +133,11 @@ from iqaxai.data.demo import (
     apply_distortion,
     cell_visibility,
     compose_reference,
+    fixation_density,
     latent_quality,
     load_photo,
     opinion_counts,
+    simulate_fixations,
     to_uint8,
 )
 from iqaxai.data.splits import seeded_split
@@ -141,6 +155,9 @@ CLIVE_SIZE, CLIVE_FACTOR, CLIVE_TRAINING = (500, 500), 2, 7
 TID_SIZE, KADID_SIZE, FR_FACTOR = (512, 384), (512, 384), 2
 VERSIONS_PER_REFERENCE = 3
 MIN_VAL = 3
+#: Saliency sets (no quality scores): paper sizes and working-size divisors.
+SALICON_SIZE, SALICON_FACTOR = (640, 480), 4
+CAT2000_SIZE, CAT2000_FACTOR, CAT2000_CATEGORIES = (1920, 1080), 8, ("Action", "Affective", "Art", "Indoor", "OutdoorNatural")
 SPLIT_RATIOS = (0.7, 0.1, 0.2)
 
 #: Distortion name -> real type id. Names in :data:`iqaxai.data.demo.DISTORTIONS` use the demo's rendering;
@@ -294,17 +311,20 @@ def _write_deterministic_xlsx(frame: pd.DataFrame, path: Path) -> None:
             dst.writestr(zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0)), data, zipfile.ZIP_DEFLATED)
 
 
-def _write_mat(path: Path, name: str, value: np.ndarray) -> None:
-    """Write one variable to a MATLAB v5 .mat file whose 116-byte text header carries no time stamp."""
+def _write_mat(path: Path, name: str | dict, value: np.ndarray | None = None, compress: bool = False) -> None:
+    """Write one variable (or a dict of them) to a MATLAB v5 .mat file whose 116-byte text header carries no
+    time stamp."""
     from scipy.io import savemat
 
-    savemat(path, {name: value})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    savemat(path, name if isinstance(name, dict) else {name: value}, do_compression=compress)
     with open(path, "r+b") as fh:
         fh.write(_MAT_HEADER.ljust(116, b" ")[:116])
 
 
 def _save(image: Image.Image, path: Path) -> None:
     """Write an image in the format of its extension, with fixed settings (byte-identical across runs)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     ext = path.suffix.lower()
     if ext in (".jpg", ".jpeg"):
         image.save(path, format="JPEG", quality=90)
@@ -463,12 +483,79 @@ def _write_tid2013(folder: Path, n_images: int, seed: int, sources: _Sources, ti
             "distortion_ids": sorted(set(TID_IDS.values())), "sizes": {"512x384": len(lines) + n_refs}}
 
 
+def _viewed_scene(seed: int, dataset: str, i: int, size: tuple[int, int], factor: int,
+                  sources: _Sources) -> tuple[Image.Image, np.ndarray, np.ndarray]:
+    """A demo reference scene at paper ``size`` with simulated observers' fixations (the demo rule: on quality
+    cells and decoys alike): the image, the fixations as (observer, x, y) at paper size, the density map in [0, 1]."""
+    rng = _rng(seed, dataset, i)
+    working = _working(size, factor)
+    config = DemoConfig(height=working[1], width=working[0])
+    photo = sources.photos[PHOTOS[int(rng.integers(len(PHOTOS)))]]
+    reference, _, kinds = compose_reference(photo, config, rng)
+    attended = np.array([k for k, kind in enumerate(kinds) if kind in ("quality", "decoy")])
+    points = simulate_fixations(reference, attended, config, rng)
+    xy = np.clip(np.floor((points + rng.random(points.shape)) * factor), 0, np.array(size) - 1).astype(int)
+    observer = np.repeat(np.arange(config.n_observers), config.fixations_per_observer)
+    density = fixation_density((size[1], size[0]), xy, sigma=size[1] / 24)
+    return _upscaled(to_uint8(reference), size), np.column_stack([observer, xy]), density
+
+
+def _density_image(density: np.ndarray) -> Image.Image:
+    return Image.fromarray(to_uint8(density), mode="L")
+
+
+def _write_salicon(folder: Path, n_images: int, seed: int, sources: _Sources, tick: Callable) -> dict:
+    """SALICON (LSUN 2017 layout): ``images|maps|fixations/{train,val}/COCO_<subset>2014_<12 digits>``; each
+    .mat holds ``gaze``, a struct array with one element per observer and fields ``location`` (mouse samples),
+    ``timestamp`` and ``fixations``, points as 1-based [x, y], plus ``image`` and ``resolution`` [480 640].
+    ``n_images`` per subset (no scores, so no validation minimum)."""
+    n = max(int(n_images), 1)
+    counts = {"train": n, "val": n}
+    for subset, count in counts.items():
+        for i in range(count):
+            stem = f"COCO_{subset}2014_{(i + 1) * 1511 + (7 if subset == 'val' else 0):012d}"  # distinct COCO-like ids
+            image, fixations, density = _viewed_scene(seed, f"salicon-{subset}", i, SALICON_SIZE, SALICON_FACTOR, sources)
+            _save(image, folder / "images" / subset / f"{stem}.jpg")
+            _save(_density_image(density), folder / "maps" / subset / f"{stem}.png")
+            gaze = np.zeros((int(fixations[:, 0].max()) + 1, 1),
+                            dtype=[("location", object), ("timestamp", object), ("fixations", object)])
+            for k in range(len(gaze)):
+                pts = fixations[fixations[:, 0] == k, 1:].astype(float) + 1.0  # 1-based, as MATLAB
+                gaze[k, 0]["location"] = np.repeat(pts, 3, axis=0)  # the mouse rests on each fixation
+                gaze[k, 0]["timestamp"] = (np.arange(3 * len(pts), dtype=float) * 40.0).reshape(-1, 1)
+                gaze[k, 0]["fixations"] = pts
+            _write_mat(folder / "fixations" / subset / f"{stem}.mat",
+                       {"image": stem, "resolution": np.array([[SALICON_SIZE[1], SALICON_SIZE[0]]]), "gaze": gaze})
+            tick()
+    return {"folder": folder.name, "images": sum(counts.values()), "subsets": counts,
+            "sizes": {"640x480": sum(counts.values())}}
+
+
+def _write_cat2000(folder: Path, n_images: int, seed: int, sources: _Sources, tick: Callable) -> dict:
+    """CAT2000 training set: ``trainSet/Stimuli|FIXATIONMAPS/<Category>/<nnn>.jpg`` and
+    ``trainSet/FIXATIONLOCS/<Category>/<nnn>.mat`` with ``fixLocs``, the binary fixation map (1080x1920)."""
+    n = max(int(n_images), 1)
+    base = folder / "trainSet"
+    for i in range(n):
+        category, number = CAT2000_CATEGORIES[i % len(CAT2000_CATEGORIES)], f"{i // len(CAT2000_CATEGORIES) + 1:03d}"
+        image, fixations, density = _viewed_scene(seed, "cat2000", i, CAT2000_SIZE, CAT2000_FACTOR, sources)
+        _save(image, base / "Stimuli" / category / f"{number}.jpg")
+        _save(_density_image(density), base / "FIXATIONMAPS" / category / f"{number}.jpg")
+        locs = np.zeros((CAT2000_SIZE[1], CAT2000_SIZE[0]), dtype=np.uint8)
+        locs[fixations[:, 2], fixations[:, 1]] = 1
+        _write_mat(base / "FIXATIONLOCS" / category / f"{number}.mat", "fixLocs", locs, compress=True)
+        tick()
+    return {"folder": folder.name, "images": n, "sizes": {"1920x1080": n}}
+
+
 _WRITERS: dict[str, tuple[str, Callable]] = {
     "koniq10k": ("koniq10k", _write_koniq),
     "spaq": ("SPAQ", _write_spaq),
     "clive": ("ChallengeDB_release", _write_clive),
     "tid2013": ("tid2013", _write_tid2013),
     "kadid10k": ("kadid10k", _write_kadid),
+    "salicon": ("salicon", _write_salicon),
+    "cat2000": ("CAT2000", _write_cat2000),
 }
 
 
@@ -476,6 +563,8 @@ def _planned(name: str, n_images: int) -> int:
     """Pictures rated for ``name`` (progress total)."""
     if name in ("tid2013", "kadid10k"):
         return fr_references(n_images) * VERSIONS_PER_REFERENCE
+    if name in ("salicon", "cat2000"):
+        return (2 if name == "salicon" else 1) * max(int(n_images), 1)
     return nr_count(n_images) + (CLIVE_TRAINING if name == "clive" else 0)
 
 
@@ -539,7 +628,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         description="Write synthetic paper-shaped miniatures of the IQA datasets (official layouts and image sizes, "
                     "demo-world pictures and scores) for a dry run of the paper profile. Not data.")
     parser.add_argument("--root", required=True, help="data root to write under (use it as IQAXAI_DATA)")
-    parser.add_argument("--datasets", default=",".join(DATASETS), help=f"comma-separated (default {','.join(DATASETS)})")
+    parser.add_argument("--datasets", default=",".join(DATASETS), help=f"comma-separated (default {','.join(DATASETS)}; also salicon, cat2000)")
     parser.add_argument("--n-images", type=int, default=24, help="rated images per dataset (default 24; see the docs)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -550,7 +639,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"synthetic miniatures (not data) under {root}:")
     for name in datasets:
         entry = manifest["datasets"][canonical_name(name)]
-        print(f"  {name}: {entry['images']} rated images in {root / entry['folder']}, sizes {entry['sizes']}")
+        print(f"  {name}: {entry['images']} images in {root / entry['folder']}, sizes {entry['sizes']}")
 
 
 if __name__ == "__main__":
