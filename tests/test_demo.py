@@ -233,3 +233,20 @@ def test_creation_replaces_incomplete_worlds_and_leftovers(tmp_path):
     before = (root / "demo_world.json").stat().st_mtime_ns
     make_demo_world(root, TINY, progress=False, replace=False)  # complete: kept as it is
     assert (root / "demo_world.json").stat().st_mtime_ns == before
+
+
+def test_ground_truth_reader_gives_each_scene_its_density_and_fixations(small_world):
+    from iqaxai.data.fixations import ground_truth
+
+    root, cfg = small_world
+    planted = load_planted(root).drop_duplicates("ref_img")
+    points = pd.read_csv(root / "fixations" / "fixations.csv")
+    for ref in planted["ref_img"][:3]:
+        row = pd.Series({"ref_img": ref, "fixation_map": str(root / "fixations" / "maps" / ref)})
+        dens, fix = ground_truth(row, "demo")
+        mine = points[points["ref_img"] == ref]
+        assert dens.shape == fix.shape == (cfg.height, cfg.width)
+        assert fix.sum() == len(set(zip(mine["x"], mine["y"]))) and fix[mine["y"], mine["x"]].all()
+        assert dens[fix].mean() > 2 * dens.mean()
+    with pytest.raises(ValueError, match="no fixations of"):
+        ground_truth(pd.Series({"ref_img": "I999.png", "fixation_map": str(root / "fixations" / "maps" / ref)}), "demo")

@@ -156,3 +156,12 @@ def test_saliency_miniatures_load_through_the_real_loaders(tmp_path):
     assert len(cat) >= 4 and cat["category"].nunique() >= 4 and _sizes(cat["path"]) == ({(1920, 1080)}, {"JPEG"})
     locs = cat2000.load_fixlocs(cat["fixation_path"].iloc[0])
     assert 0 < len(locs) <= 90 and locs[:, 0].max() < 1080 and locs[:, 1].max() < 1920
+    # one reader of the ground truth for the saliency metrics
+    from iqaxai.data.fixations import ground_truth
+
+    dens, fix = ground_truth(val.iloc[0], "salicon")
+    assert dens.shape == fix.shape == (480, 640) and np.array_equal(fix, fixated) and dens.max() == 1.0
+    dens, fix = ground_truth(cat.iloc[0], "cat2000")
+    assert dens.shape == fix.shape == (1080, 1920) and fix.sum() == len(locs) and dens[fix].mean() > 2 * dens.mean()
+    with pytest.raises(ValueError, match="source must be one of"):
+        ground_truth(cat.iloc[0], "mit1003")
