@@ -55,3 +55,22 @@ AVERAGED_MEASURE_ZEROING = {"important zeroed": 0.803, "trivial zeroed": 0.885}
 def table_ii() -> pd.DataFrame:
     """Table II of the ICIP 2023 paper (index: measure, columns: T=1..5)."""
     return pd.DataFrame.from_dict(TABLE_II, orient="index", columns=[f"T={t}" for t in range(1, 6)])
+
+
+#: *Bridging the Gap Between Saliency Prediction and IQA*, Table I: saliency metrics on SALICON val (after the
+#: map transforms) of the centre prior, HiResCAM maps of IQA models and two saliency-prediction models.
+_SALIENCY_TABLE_I = {
+    "CenterPrior": ("Dummy", 0.582, 0.534, 0.541, 0.784),
+    "Baseline-EfficientNet": ("GradCAM from IQA", 0.604, 0.584, 0.637, 0.700),
+    "Baseline-ResNet50": ("GradCAM from IQA", 0.621, 0.555, 0.590, 0.782),
+    "TOPIQ": ("GradCAM from IQA", 0.597, 0.552, 0.572, 0.759),
+    "DBCNN": ("GradCAM from IQA", 0.579, 0.566, 0.590, 0.707),
+    "CLIP-IQA+": ("GradCAM from IQA", 0.584, 0.550, 0.589, 0.741),
+    "MSINet": ("SOTA SP", 0.612, 0.767, 0.891, 0.252),
+    "TranSalNet": ("SOTA SP", 0.613, 0.776, 0.903, 0.258),
+}
+
+
+def saliency_table_i() -> pd.DataFrame:
+    """Table I of the saliency paper (SALICON val): type, NSS, SIM, CC, KLD per method (index: the paper's names)."""
+    return pd.DataFrame.from_dict(_SALIENCY_TABLE_I, orient="index", columns=["type", "NSS", "SIM", "CC", "KLD"])
