@@ -462,9 +462,9 @@ class TrainJob:
 def training_workers(n_jobs: int, device: str = "auto") -> int:
     """Processes :func:`train_in_parallel` uses: one per job up to the CPU cores, 1 on an accelerator.
 
-    Small models use a second core poorly inside one process (two smoke models trained side by side with one
-    thread each finish in 0.8 of the time of one after the other with two threads; benchmarks/bench_training.py),
-    so on a CPU independent models train side by side. ``IQAXAI_TRAIN_WORKERS`` overrides the count (1: in turn).
+    Small models use a second core poorly inside one process (two smoke TRIQs trained side by side with one
+    thread each took 0.83 of the time of one after the other with two threads, 3 epochs on 2 cores:
+    benchmarks/bench_training.py), so on a CPU independent models train side by side. ``IQAXAI_TRAIN_WORKERS`` overrides the count (1: in turn).
     """
     if resolve_device(device).type != "cpu":
         return 1
