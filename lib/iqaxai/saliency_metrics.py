@@ -31,6 +31,8 @@ import pandas as pd
 from scipy import ndimage
 from skimage.transform import resize
 
+from iqaxai.semantic import normalise  # min-max to [0, 1], a constant map to zeros
+
 #: MATLAB's ``eps`` (2^-52), the regulariser of the MIT benchmark's KLD.
 EPS = 2.220446049250313e-16
 #: The metrics of :func:`score_maps`, and whether higher is better.
@@ -281,18 +283,12 @@ class MapTransform:
         sal = _map(saliency, "saliency")
         if (sal < 0).any():
             raise ValueError(f"MapTransform needs a non-negative map (a display map), got min {sal.min():.3g}")
-        out = _unit(ndimage.gaussian_filter(sal, self.blur * sal.shape[1]) if self.blur > 0 else sal)
+        out = normalise(ndimage.gaussian_filter(sal, self.blur * sal.shape[1]) if self.blur > 0 else sal)
         if self.prior_weight > 0:
             if prior is None:
                 raise ValueError("MapTransform with prior_weight > 0 needs the centre prior map")
-            out = (1 - self.prior_weight) * out + self.prior_weight * _unit(_map(prior, "prior", out.shape))
+            out = (1 - self.prior_weight) * out + self.prior_weight * normalise(_map(prior, "prior", out.shape))
         return out ** self.gamma
-
-
-def _unit(arr: np.ndarray) -> np.ndarray:
-    """Min-max scaled to [0, 1] (a constant map becomes all zeros)."""
-    span = np.ptp(arr)
-    return (arr - arr.min()) / span if span > 0 else np.zeros_like(arr)
 
 
 #: The grid :func:`fit_map_transform` searches by default.

@@ -23,6 +23,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from iqaxai.saliency_metrics import fixation_map
+
 SOURCES = ("demo", "salicon", "cat2000")
 
 
@@ -52,23 +54,19 @@ def ground_truth(row: pd.Series, source: str) -> tuple[np.ndarray, np.ndarray]:
         points = _demo_points(str(Path(row["fixation_map"]).parents[1] / "fixations.csv")).get(row["ref_img"])
         if points is None:
             raise ValueError(f"no fixations of {row['ref_img']} in the demo world's fixations.csv")
-        fixations = np.zeros(density.shape, dtype=bool)
-        fixations[points[:, 1], points[:, 0]] = True
-        return density, fixations
+        return density, fixation_map(points, density.shape)
     density = _density(row["map_path"])
     if source == "salicon":
-        from iqaxai.data.salicon import fixation_map
+        from iqaxai.data.salicon import fixation_map as salicon_fixations
 
-        fixations = fixation_map(row["fixation_path"], *density.shape)
+        fixations = salicon_fixations(row["fixation_path"], *density.shape)
     else:
         from iqaxai.data.cat2000 import load_fixlocs
 
-        rc = load_fixlocs(row["fixation_path"])
-        fixations = np.zeros(density.shape, dtype=bool)
-        inside = (rc[:, 0] < density.shape[0]) & (rc[:, 1] < density.shape[1])
-        if not inside.all():
-            raise ValueError(f"{row['fixation_path']}: fixations outside the {density.shape[1]}x{density.shape[0]} map")
-        fixations[rc[:, 0], rc[:, 1]] = True
+        try:
+            fixations = fixation_map(load_fixlocs(row["fixation_path"])[:, ::-1], density.shape)  # (row, col) -> (x, y)
+        except ValueError as err:
+            raise ValueError(f"{row['fixation_path']}: {err}") from None
     return density, fixations
 
 
