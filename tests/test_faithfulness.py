@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
-from iqaxai.faithfulness import explainers, randomisation_check, random_map, reinitialised
+from iqaxai.faithfulness import (aopc, benchmark, block_maps, explainers, precomputed, randomisation_check, random_map,
+                                 reinitialised, resized)
 from iqaxai.models import create_model
 
 
@@ -22,9 +24,9 @@ def images():
 
 
 def test_every_method_gives_one_finite_map_per_image(model, images):
-    methods = explainers(patch=16, stride=16, fills=("black", "mean"))
+    methods = explainers(patch=16, stride=16, fills=("black", "mean"), lime_samples=10)
     assert list(methods) == ["HiResCAM", "Grad-CAM +", "Grad-CAM -", "guided BP", "occlusion (black)",
-                             "occlusion (mean)", "random"]
+                             "occlusion (mean)", "LIME", "random"]
     for name, explain in methods.items():
         maps = np.asarray(explain(model, images))
         assert maps.ndim == 3 and len(maps) == 2 and np.isfinite(maps).all(), name
@@ -51,3 +53,44 @@ def test_randomisation_check_flags_a_map_that_ignores_the_model(model, images):
     np.testing.assert_allclose(ignoring, 1.0)  # the same map whatever the weights: it explains nothing
     hires = randomisation_check(explainers()["HiResCAM"], model, images)
     assert np.isfinite(hires).all() and (hires < 0.9).all()
+
+
+def test_block_maps_and_resized_keep_the_values():
+    values = np.arange(24, dtype=float).reshape(2, 12)
+    maps = block_maps(values, (6, 8))
+    assert maps.shape == (2, 6, 8) and maps[1, 0, 0] == 12 and maps[0, 5, 7] == 11 and maps[0, 2, 3] == 5
+    with pytest.raises(ValueError, match=r"\[N, 12\]"):
+        block_maps(values[:, :6], (6, 8))
+    np.testing.assert_allclose(resized(np.full((1, 3, 4), -2.0), (12, 16)), -2.0)  # signed, not rescaled
+
+
+def test_aopc_is_the_mean_absolute_change_from_the_unmasked_score():
+    curves = pd.DataFrame({"order": ["MoRF"] * 4 + ["LeRF"] * 4, "fraction": [0, 0, 1, 1] * 2, "image": [0, 1] * 4,
+                           "score": [50, 60, 40, 66, 50, 60, 50, 59]})
+    # MoRF: changes 0, 0, 10, 6 -> 4; LeRF: 0, 0, 0, 1 -> 0.25
+    assert aopc(curves) == pytest.approx({"MoRF": 4.0, "LeRF": 0.25})
+    with pytest.raises(ValueError, match="fractions must include 0"):
+        aopc(curves[curves["fraction"] == 1])
+
+
+def test_benchmark_ranks_the_deciding_region_first_and_a_random_map_last():
+    from test_saliency import RegionModel
+
+    torch.manual_seed(0)
+    n = 12
+    x = torch.rand(n, 3, 16, 16)
+    x[:, :, :8, :8] = torch.linspace(0.1, 0.9, n)[:, None, None, None]
+    model = RegionModel()
+    with torch.no_grad():
+        mos = model(x).numpy()
+    truth = np.zeros((n, 16, 16))
+    truth[:, :8, :8] = 1.0
+    maps = {"random": random_map(seed=1, shape=(16, 16))(model, x), "inverted": -truth,
+            "truth": precomputed(truth)(model, x)}
+    summary, curves = benchmark(model, x, mos, maps, [0.0, 0.25, 0.5, 0.75, 1.0], blur=0.0)
+    assert list(summary["method"]) == ["truth", "random", "inverted"] and list(summary["rank"]) == [1, 2, 3]
+    top = summary.set_index("method")
+    assert top.loc["truth", "area PLCC"] == pytest.approx(0.75, abs=0.01) and top.loc["truth", "AOPC gap"] > 0
+    assert top.loc["inverted", "area PLCC"] < 0 and set(curves["method"]) == set(maps)
+    with pytest.raises(ValueError, match="are for 12 images, got a batch of 3"):
+        precomputed(truth)(model, x[:3])

@@ -19,9 +19,13 @@ import copy
 from collections.abc import Callable
 
 import numpy as np
+import pandas as pd
 import torch
+import torch.nn.functional as F
 from scipy.stats import spearmanr
 from torch import nn
+
+from iqaxai.grid import Grid, cell_slices
 
 Explainer = Callable[[nn.Module, torch.Tensor], np.ndarray]
 
@@ -36,10 +40,39 @@ def random_map(seed: int = 0, shape: tuple[int, int] = (12, 16)) -> Explainer:
     return explain
 
 
-def explainers(patch: int = 12, stride: int = 6, fills: tuple[str, ...] = ("black",), seed: int = 0) -> dict[str, Explainer]:
+def precomputed(maps: np.ndarray) -> Explainer:
+    """A model-independent map source (ground-truth saliency, a semantic measure, the masked TRIQ's block
+    importance) in the calling convention: it returns ``maps`` [B, h, w] for the batch they were computed for,
+    whatever the model (so the randomisation check gives it 1: it does not explain the model)."""
+    maps = np.asarray(maps, dtype=np.float64)
+    if maps.ndim != 3 or not np.isfinite(maps).all():
+        raise ValueError(f"precomputed maps must be finite [B, h, w], got shape {maps.shape}")
+
+    def explain(model: nn.Module, images: torch.Tensor) -> np.ndarray:
+        if len(images) != len(maps):
+            raise ValueError(f"precomputed maps are for {len(maps)} images, got a batch of {len(images)}")
+        return maps
+
+    return explain
+
+
+def lime_explainer(num_samples: int = 300, seed: int = 0) -> Explainer:
+    """LIME (``iqaxai.gradients.lime_map``: quickshift superpixels, the score as the regression target), one
+    image at a time: its signed segment weights as relevance."""
+    from iqaxai.gradients import lime_map
+
+    def explain(model: nn.Module, images: torch.Tensor) -> np.ndarray:
+        hwc = images.detach().cpu().numpy().transpose(0, 2, 3, 1)
+        return np.stack([lime_map(model, im, num_samples=num_samples, seed=seed, device=images.device)[0] for im in hwc])
+
+    return explain
+
+
+def explainers(patch: int = 12, stride: int = 6, fills: tuple[str, ...] = ("black",), seed: int = 0,
+               lime_samples: int = 0) -> dict[str, Explainer]:
     """The model-based methods of this project by name: HiResCAM (the saliency paper's smoothing), Grad-CAM +
-    and - (the thesis), guided backpropagation, occlusion with each fill (``patch``/``stride`` in pixels) and
-    a random map."""
+    and - (the thesis), guided backpropagation, occlusion with each fill (``patch``/``stride`` in pixels),
+    LIME when ``lime_samples`` > 0, and a random map."""
     from iqaxai.gradients import grad_cam, guided_backprop
     from iqaxai.perturbation import occlusion_map
     from iqaxai.saliency import hirescam
@@ -53,6 +86,8 @@ def explainers(patch: int = 12, stride: int = 6, fills: tuple[str, ...] = ("blac
     for fill in fills:
         methods[f"occlusion ({fill})"] = (
             lambda m, x, fill=fill: np.abs(occlusion_map(m, x, patch=patch, stride=stride, fill=fill, progress=False)))
+    if lime_samples > 0:
+        methods["LIME"] = lime_explainer(lime_samples, seed)
     methods["random"] = random_map(seed)
     return methods
 
@@ -92,3 +127,65 @@ def randomisation_check(explain: Explainer, model: nn.Module, images: torch.Tens
         if np.ptp(a) > 0 and np.ptp(b) > 0:
             out[i] = spearmanr(a.ravel(), b.ravel())[0]
     return out
+
+
+def block_maps(values: np.ndarray, size: tuple[int, int], grid: Grid = (3, 4)) -> np.ndarray:
+    """Region scores [N, B] as piecewise-constant pixel maps [N, H, W] on the grid (e.g. the masked TRIQ's block
+    importance)."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 2 or values.shape[1] != grid[0] * grid[1]:
+        raise ValueError(f"block values must be [N, {grid[0] * grid[1]}] for a {grid[0]}x{grid[1]} grid, got {values.shape}")
+    out = np.zeros((len(values), *size))
+    for k, (sy, sx) in enumerate(cell_slices(size, grid)):
+        out[:, sy, sx] = values[:, k, None, None]
+    return out
+
+
+def resized(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Signed maps [N, h, w] resized bilinearly to ``size`` (H, W), values kept (no rectifying, no scaling)."""
+    maps = np.asarray(maps, dtype=np.float64)
+    if maps.ndim != 3:
+        raise ValueError(f"maps must be [N, h, w], got shape {maps.shape}")
+    if maps.shape[1:] == tuple(size):
+        return maps
+    t = torch.from_numpy(maps)[:, None]
+    return F.interpolate(t, size=tuple(size), mode="bilinear", align_corners=False)[:, 0].numpy()
+
+
+def aopc(curves: pd.DataFrame) -> dict[str, float]:
+    """Area over the perturbation curve (Samek et al. 2017) per order of :func:`~iqaxai.saliency.morf_lerf_curves`:
+    the mean over the masked fractions (0 included) and the images of |score(0) - score(fraction)|. For a quality
+    score either direction of change means the masked pixels mattered, hence the magnitude."""
+    out = {}
+    for order, part in curves.groupby("order"):
+        table = part.pivot(index="image", columns="fraction", values="score").sort_index(axis=1)
+        if table.columns[0] != 0:
+            raise ValueError("aopc needs the unmasked scores: the fractions must include 0")
+        out[order] = float(np.abs(table.to_numpy() - table.iloc[:, [0]].to_numpy()).mean())
+    return out
+
+
+def benchmark(model: nn.Module, images: torch.Tensor, mos: np.ndarray, maps: dict[str, np.ndarray],
+              fractions: np.ndarray | list[float] = tuple(np.linspace(0.0, 1.0, 11)), fill: str = "black",
+              blur: float = 0.1) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """MoRF/LeRF of every method's maps on one model: (summary, curves).
+
+    ``maps``: method -> [B, h, w] (higher = more relevant) for ``images`` [B, 3, H, W]. The summary has one row
+    per method: the area between the LeRF and MoRF curves of PLCC and SROCC with ``mos``
+    (:func:`~iqaxai.saliency.area_between_curves`), the AOPC of each order and their gap, ranked by the PLCC area.
+    The curves are the correlations per method, order and fraction.
+    """
+    from iqaxai.saliency import area_between_curves, curve_correlations, morf_lerf_curves
+
+    rows, curves = [], []
+    for name, method_maps in maps.items():
+        scores = morf_lerf_curves(model, images, method_maps, fractions, fill=fill, blur=blur)
+        corr = curve_correlations(scores, mos)
+        curves.append(corr.assign(method=name))
+        area = aopc(scores)
+        rows.append({"method": name, "area PLCC": area_between_curves(corr, "plcc"),
+                     "area SROCC": area_between_curves(corr, "srocc"), "AOPC MoRF": area["MoRF"],
+                     "AOPC LeRF": area["LeRF"], "AOPC gap": area["MoRF"] - area["LeRF"]})
+    summary = pd.DataFrame(rows).sort_values("area PLCC", ascending=False, ignore_index=True)
+    summary.insert(1, "rank", np.arange(1, len(summary) + 1))
+    return summary, pd.concat(curves, ignore_index=True)
