@@ -500,11 +500,12 @@ def load_planted(root: str | os.PathLike) -> pd.DataFrame:
     return table
 
 
-def load_demo(config: DemoConfig = DemoConfig(), split: str | None = None) -> pd.DataFrame:
-    """The demo world's image table, read through the real KonIQ-10k loader, joined with its planted truth."""
+def load_demo(config: DemoConfig = DemoConfig(), split: str | None = None, root: str | Path | None = None) -> pd.DataFrame:
+    """The demo world's image table, read through the real KonIQ-10k loader, joined with its planted truth
+    (``root``: a world written by :func:`make_demo_world` with ``config``; default: the cached one)."""
     from iqaxai.data import load_dataset
 
-    root = ensure_demo_world(config)
+    root = Path(root) if root is not None else ensure_demo_world(config)
     table = load_dataset("koniq10k", root=root, resolution=f"{config.width}x{config.height}")
     table["image_name"] = [Path(p).name for p in table["image"]]
     table = table.merge(load_planted(root), on="image_name", how="left", validate="one_to_one")
