@@ -377,3 +377,12 @@ def test_network_probe_gives_up_on_a_connection_that_hangs(monkeypatch):
         assert not release.is_set()
     finally:
         release.set()
+
+
+def test_the_explanation_layer_is_named_by_the_caller(fake, probe):
+    (fake.cache_dir / KONIQ_FILE).write_bytes(b"weights")
+    with pytest.raises(NotImplementedError, match="pass target="):
+        PyiqaModel("fakeiqa", device="cpu").target_layer()
+    assert PyiqaModel("fakeiqa", device="cpu", target="").target_layer() is not None  # "" names the network itself
+    with pytest.raises(ValueError, match="has no layer 'layer4'"):
+        PyiqaModel("fakeiqa", device="cpu", target="layer4").target_layer()

@@ -184,3 +184,18 @@ def test_map_transform_fit_recovers_a_planted_blur_and_prior_weight():
         MapTransform(prior_weight=1.5)
     with pytest.raises(ValueError, match="non-negative"):
         MapTransform()(raw[0] - 1)
+
+
+def test_wide_gaussian_blur_on_a_shrunk_map_matches_the_exact_filter():
+    from scipy import ndimage
+
+    from iqaxai.saliency_metrics import gaussian_blur
+
+    values = np.zeros((270, 480))  # fixation-like: a point, a blob and a smooth ramp
+    values[100, 200], values[50:60, 300:320] = 1.0, 1.0
+    values += np.linspace(0, 0.2, 480)[None]
+    for sigma in (2.0, 12.0, 48.0):
+        exact = ndimage.gaussian_filter(values, sigma)
+        fast = gaussian_blur(values, sigma)
+        assert np.abs(fast - exact).max() < 0.03 * np.ptp(exact), sigma
+        assert np.corrcoef(fast.ravel(), exact.ravel())[0, 1] > 0.999, sigma

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from iqaxai.paper_results import AVERAGED_MEASURE_ZEROING, TABLE_II, table_i
+from iqaxai.paper_results import AVERAGED_MEASURE_ZEROING, TABLE_II, saliency_table_i, table_i
 from iqaxai.scorecard import scorecard
 
 
@@ -36,4 +36,22 @@ def test_scorecard_pairs_each_published_number_with_the_run_value(tmp_path):
     assert np.isnan(card.loc["Table II, objectness: T=1 (%)", "reproduced"])
     zeroed = card.loc["Sec. 4.2, mean PLCC with the important half (averaged measure) zeroed"]
     assert zeroed["paper value"] == AVERAGED_MEASURE_ZEROING["important zeroed"] and np.isnan(zeroed["reproduced"])
-    assert len(card) == 5 * 5 + 4 + 4 * 5 + 2
+    assert len(card) == 5 * 5 + 4 + 4 * 5 + 2 + 8 * 4  # + the saliency paper's Table I (8 methods x 4 metrics)
+
+
+def test_saliency_table_i_prefers_salicon_and_reads_the_raw_maps(tmp_path):
+    koniq, pooled = tmp_path / "koniq10k", tmp_path / "pooled"
+    rows = pd.DataFrame({"saliency set": ["cat2000", "salicon", "salicon", "salicon"],
+                         "method": ["Baseline", "Baseline", "Baseline", "CenterPrior (fitted)"],
+                         "transform": ["none", "none", "fitted", "none"], "NSS": [9.0, 0.7, 0.9, 0.5],
+                         "SIM": [0.1, 0.2, 0.3, 0.4], "CC": [0.5, 0.6, 0.8, 0.5], "KLD": [1.0, 0.9, 0.5, 0.8]})
+    _write(koniq, "09_table1_saliency", rows)
+    card = scorecard({"KonIQ-10k": (koniq, "koniq10k")}, ("KonIQ-10k", pooled)).set_index("item")
+    cc = card.loc["Table I, Baseline-EfficientNet: CC"]
+    assert (cc["paper"], cc["dataset"], cc["reproduced"]) == ("Saliency/IQA", "SALICON val", 0.6)  # raw, not fitted
+    assert cc["paper value"] == saliency_table_i().loc["Baseline-EfficientNet", "CC"]
+    assert card.loc["Table I, CenterPrior: NSS", "reproduced"] == 0.5
+    assert np.isnan(card.loc["Table I, MSINet: CC", "reproduced"])  # no maps supplied: not reproduced
+    _write(koniq, "09_table1_saliency", rows.assign(**{"saliency set": "demo"}).iloc[:1])
+    demo = scorecard({"KonIQ-10k": (koniq, "koniq10k")}, ("KonIQ-10k", pooled)).set_index("item")
+    assert demo.loc["Table I, Baseline-EfficientNet: NSS", ["dataset", "reproduced"]].tolist() == ["demo", 9.0]

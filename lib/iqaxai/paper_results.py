@@ -71,6 +71,12 @@ _SALIENCY_TABLE_I = {
 }
 
 
+#: Our method names (model display names, the two centre priors) -> the saliency paper's Table I names.
+SALIENCY_PAPER_NAMES = {"Baseline": "Baseline-EfficientNet", "Baseline (ResNet50)": "Baseline-ResNet50", "DBCNN": "DBCNN",
+                        "TOPIQ": "TOPIQ", "CLIP-IQA+": "CLIP-IQA+", "MSINet": "MSINet", "TranSalNet": "TranSalNet",
+                        "CenterPrior (fitted)": "CenterPrior"}
+
+
 def saliency_table_i() -> pd.DataFrame:
     """Table I of the saliency paper (SALICON val): type, NSS, SIM, CC, KLD per method (index: the paper's names)."""
     return pd.DataFrame.from_dict(_SALIENCY_TABLE_I, orient="index", columns=["type", "NSS", "SIM", "CC", "KLD"])

@@ -89,6 +89,7 @@ PLANTED_TABLES = {
     "05_map_share_planted": ("explanation maps (05)", ["map"]),
     "07_occlusion_vs_planted": ("occlusion maps (07)", ["model", "fill"]),
     "07_gradients_vs_planted": ("gradient maps (07)", ["map"]),
+    "10_faithfulness": ("faithfulness benchmark (10)", ["model", "method"]),
 }
 
 

@@ -145,3 +145,17 @@ def zeroed_view(image: np.ndarray, zeroed: Sequence[bool], grid: Grid = (3, 4)) 
         if zeroed[k]:
             out[sy, sx] = 0
     return out
+
+
+def morf_lerf_axes(ax, curves, metric: str = "plcc", title: str = "") -> None:
+    """Fig. 2 of the saliency paper on one axis: ``metric`` against the masked share (%) per method (colour),
+    MoRF solid and LeRF dashed; ``curves`` has columns method, order, fraction and the metric."""
+    colours = dict(zip(curves["method"].unique(), plt.rcParams["axes.prop_cycle"].by_key()["color"] * 4))
+    for (method, order), part in curves.groupby(["method", "order"], sort=False):
+        part = part.sort_values("fraction")
+        ax.plot(100 * part["fraction"], part[metric], color=colours[method], ls="-" if order == "MoRF" else "--",
+                marker=".", label=f"{method} {order}")
+    ax.set_xlabel("masked pixels (%)")
+    ax.set_ylabel(metric.upper() + " with MOS")
+    ax.set_title(title, fontsize=9)
+    ax.axhline(0, color="grey", lw=0.5)

@@ -22,7 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from iqaxai.data.fixations import ground_truth
-from iqaxai.saliency_metrics import METRICS, MapTransform, fit_map_transform, score_maps
+from iqaxai.saliency_metrics import (METRICS, MapTransform, center_prior_map, fit_center_prior, fit_map_transform,
+                                     gaussian_center_prior, score_maps)
 
 #: rows of a saliency table -> non-negative maps [n, h, w] (higher = more salient).
 MapSource = Callable[[pd.DataFrame], np.ndarray]
@@ -82,14 +83,17 @@ def load_stretched(paths: list[str], size: tuple[int, int]) -> torch.Tensor:
     return torch.cat(out)
 
 
-def hirescam_source(model: nn.Module, size: tuple[int, int], device: str | torch.device = "cpu",
+def hirescam_source(model: nn.Module, size: tuple[int, int] | None, device: str | torch.device = "cpu",
                     column: str = "path", **kwargs) -> MapSource:
     """An IQA model's HiResCAM display maps (:func:`iqaxai.saliency.hirescam`, the paper's smoothing unless
-    ``kwargs`` say otherwise) on the rows' images stretched to the model's input ``size``."""
+    ``kwargs`` say otherwise) on the rows' images stretched to the model's input ``size`` (None: as stored)."""
+    from iqaxai.data.images import load_batch
     from iqaxai.saliency import hirescam
 
     def maps(rows: pd.DataFrame) -> np.ndarray:
-        return hirescam(model, load_stretched(list(rows[column]), size).to(device), **kwargs).display
+        paths = list(rows[column])
+        images = load_batch(paths, None) if size is None else load_stretched(paths, size)
+        return hirescam(model, images.to(device), **kwargs).display
 
     return maps
 
@@ -190,3 +194,35 @@ def evaluate(sources: dict[str, MapSource], rows: pd.DataFrame, truth: str, prio
         out.append({"method": name, "transform": kind, "blur": t.blur, "prior weight": t.prior_weight, "gamma": t.gamma,
                     **scores[list(METRICS)].mean().to_dict(), "images": len(scores)})
     return pd.DataFrame(out)
+
+
+def mean_density(rows: pd.DataFrame, truth: str) -> np.ndarray:
+    """The mean of the rows' fixation densities, each normalised to sum 1 (one map at a time: SALICON train's
+    10,000 maps never sit in memory together)."""
+    total, shape = None, None
+    for _, row in rows.iterrows():
+        density = ground_truth(row, truth)[0]
+        if shape is not None and density.shape != shape:
+            raise ValueError(f"fixation densities differ in size ({shape} and {density.shape}): cannot average them")
+        shape = density.shape
+        total = density / density.sum() if total is None else total + density / density.sum()
+    if total is None:
+        raise ValueError("mean_density needs at least one image")
+    return total / len(rows)
+
+
+#: The two centre priors of the table: fitted to the training part (the paper's CenterPrior), and pysaliency's.
+PRIORS = ("CenterPrior (fitted)", "CenterPrior (pysaliency)")
+
+
+def table_i(sources: dict[str, MapSource], parts: dict[str, pd.DataFrame], truth: str,
+            chunk: int = 32) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Table I on one saliency set: every source plus the two centre priors (:data:`PRIORS`), as they come and
+    after the transform fitted on the ``transform`` part, scored on the ``table`` part. Returns the table and
+    the fitted centre prior's parameters."""
+    mean = mean_density(parts["prior"], truth)
+    params = fit_center_prior(mean[None])
+    prior = center_prior_map(params)
+    everything = {**sources, PRIORS[0]: fixed_source(prior), PRIORS[1]: fixed_source(gaussian_center_prior(mean.shape))}
+    transforms = fit_transforms(everything, parts["transform"], truth, prior, fixed=PRIORS)
+    return evaluate(everything, parts["table"], truth, prior, transforms, chunk), params

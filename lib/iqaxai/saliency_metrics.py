@@ -280,15 +280,37 @@ class MapTransform:
 
     def __call__(self, saliency, prior: np.ndarray | None = None) -> np.ndarray:
         """The transformed map [H, W] in [0, 1] of a non-negative map; ``prior`` [H, W] is needed when blending."""
+        return self.finish(self.blurred(saliency), prior)
+
+    def blurred(self, saliency) -> np.ndarray:
+        """The first step alone: the map blurred and scaled to [0, 1] (shared by every blend and gamma)."""
         sal = _map(saliency, "saliency")
         if (sal < 0).any():
             raise ValueError(f"MapTransform needs a non-negative map (a display map), got min {sal.min():.3g}")
-        out = normalise(ndimage.gaussian_filter(sal, self.blur * sal.shape[1]) if self.blur > 0 else sal)
+        return normalise(gaussian_blur(sal, self.blur * sal.shape[1]) if self.blur > 0 else sal)
+
+    def finish(self, blurred: np.ndarray, prior: np.ndarray | None = None) -> np.ndarray:
+        """The blend with the centre prior and the power, on the output of :meth:`blurred`."""
+        out = blurred
         if self.prior_weight > 0:
             if prior is None:
                 raise ValueError("MapTransform with prior_weight > 0 needs the centre prior map")
             out = (1 - self.prior_weight) * out + self.prior_weight * normalise(_map(prior, "prior", out.shape))
         return out ** self.gamma
+
+
+def gaussian_blur(values: np.ndarray, sigma: float) -> np.ndarray:
+    """``scipy.ndimage.gaussian_filter`` (reflecting borders), computed on a map shrunk by ``sigma // 4`` when the
+    blur is wide (sigma >= 8 px): the result is smooth at that scale anyway, and a CAT2000-sized map blurred by
+    0.1 x its width (192 px) takes a fraction of a second instead of seconds."""
+    values = np.asarray(values, dtype=np.float64)
+    factor = int(sigma // 4)
+    if factor < 2:
+        return ndimage.gaussian_filter(values, sigma)
+    small = resize(values, (max(values.shape[0] // factor, 1), max(values.shape[1] // factor, 1)), order=1,
+                   anti_aliasing=True, mode="reflect")
+    blurred = ndimage.gaussian_filter(small, sigma * small.shape[1] / values.shape[1])
+    return resize(blurred, values.shape, order=1, mode="reflect")
 
 
 #: The grid :func:`fit_map_transform` searches by default.
@@ -305,9 +327,11 @@ def fit_map_transform(saliency: np.ndarray, density: np.ndarray, prior: np.ndarr
     if len(saliency) != len(density) or len(saliency) == 0:
         raise ValueError(f"need as many maps as densities (at least one), got {len(saliency)} and {len(density)}")
     best, best_cc = MapTransform(), -np.inf
-    for blur, weight, gamma in itertools.product(grid["blur"], grid["prior_weight"], grid["gamma"]):
-        transform = MapTransform(blur, weight, gamma)
-        score = float(np.mean([cc(transform(s, prior), d) for s, d in zip(saliency, density)]))
-        if score > best_cc + 1e-12:
-            best, best_cc = transform, score
+    for blur in grid["blur"]:
+        blurred = [MapTransform(blur).blurred(s) for s in saliency]  # once per blur, shared by every blend and gamma
+        for weight, gamma in itertools.product(grid["prior_weight"], grid["gamma"]):
+            transform = MapTransform(blur, weight, gamma)
+            score = float(np.mean([cc(transform.finish(b, prior), d) for b, d in zip(blurred, density)]))
+            if score > best_cc + 1e-12:
+                best, best_cc = transform, score
     return best, best_cc

@@ -14,10 +14,12 @@ import numpy as np
 import pandas as pd
 
 from iqaxai.models import TABLE_I_MODELS, display_name
-from iqaxai.paper_results import AVERAGED_MEASURE_ZEROING, HALF_MASKING, TABLE_I_COLUMNS, TABLE_II, table_i
+from iqaxai.paper_results import (AVERAGED_MEASURE_ZEROING, HALF_MASKING, SALIENCY_PAPER_NAMES, TABLE_I_COLUMNS, TABLE_II,
+                                  saliency_table_i, table_i)
 from iqaxai.report import output_base
 
 ICIP = "ICIP 2023"
+SALIENCY = "Saliency/IQA"
 #: Table I columns of paper_results -> the columns notebook 03 writes.
 TABLE_I_READ = {"test_plcc": "test PLCC", "important_vs_pred": "important: predicted", "important_vs_mos": "important: MOS",
                 "trivial_vs_pred": "trivial: predicted", "trivial_vs_mos": "trivial: MOS"}
@@ -31,8 +33,8 @@ def _read(folder: Path, name: str) -> tuple[pd.DataFrame | None, str]:
     return (pd.read_csv(path) if path.exists() else None), str(where)
 
 
-def _row(item: str, dataset: str, paper: float, reproduced: float, where: str) -> dict:
-    return {"paper": ICIP, "item": item, "dataset": dataset, "paper value": float(paper), "reproduced": float(reproduced),
+def _row(item: str, dataset: str, paper: float, reproduced: float, where: str, source: str = ICIP) -> dict:
+    return {"paper": source, "item": item, "dataset": dataset, "paper value": float(paper), "reproduced": float(reproduced),
             "difference": float(reproduced) - float(paper), "read from": where}
 
 
@@ -73,11 +75,33 @@ def pooled_rows(label: str, folder: Path) -> list[dict]:
     return rows
 
 
+def saliency_rows(folder: Path) -> list[dict]:
+    """Table I of the saliency paper (SALICON val, raw maps) beside notebook 09's table: its SALICON rows where the
+    run has them, else the rows of its first saliency set (the demo world in the smoke profile), so labelled."""
+    table, where = _read(folder, "09_table1_saliency")
+    published = saliency_table_i()
+    ours = {v: k for k, v in SALIENCY_PAPER_NAMES.items()}
+    label = "SALICON val"
+    if table is not None:
+        sets = list(dict.fromkeys(table["saliency set"]))
+        chosen = "salicon" if "salicon" in sets else sets[0]
+        label = "SALICON val" if chosen == "salicon" else chosen
+        table = table[(table["saliency set"] == chosen) & (table["transform"] == "none")]
+    rows = []
+    for method in published.index:
+        for metric in ("NSS", "SIM", "CC", "KLD"):
+            rows.append(_row(f"Table I, {method}: {metric}", label, published.loc[method, metric],
+                             _lookup(table, "method", ours.get(method, method), metric), where, SALIENCY))
+    return rows
+
+
 def scorecard(per_dataset: dict[str, tuple[Path, str]], pooled: tuple[str, Path]) -> pd.DataFrame:
     """All published numbers beside the reproduced ones: ``per_dataset`` maps a dataset to (its output folder,
     the dataset whose published numbers apply); ``pooled`` is (label, folder) of the pooled results."""
     rows = [r for d, (folder, paper) in per_dataset.items() for r in dataset_rows(d, folder, paper)]
     rows += pooled_rows(*pooled)
+    # the saliency notebooks run on the first dataset of a run (the paper trains its Baselines on KonIQ-10k)
+    rows += saliency_rows(next(iter(per_dataset.values()))[0])
     table = pd.DataFrame(rows, columns=COLUMNS)
     table["difference"] = table["difference"].where(np.isfinite(table["reproduced"]))
     return table

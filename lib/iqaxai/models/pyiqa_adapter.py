@@ -58,6 +58,7 @@ import threading
 from urllib.parse import urlparse
 
 import torch
+from torch import nn
 
 from iqaxai.models.base import IQAModel, ModelInfo
 
@@ -309,8 +310,10 @@ class PyiqaModel(IQAModel):
 
     zeroing_after_normalisation = False
 
-    def __init__(self, metric_name: str, device: str | torch.device | None = None, **metric_kwargs):
+    def __init__(self, metric_name: str, device: str | torch.device | None = None, target: str | None = None,
+                 **metric_kwargs):
         super().__init__()
+        self.target = target
         pyiqa = _import_pyiqa()
         configs = _default_configs(pyiqa)
         cfg = configs.get(metric_name)
@@ -351,6 +354,17 @@ class PyiqaModel(IQAModel):
             source=f"pyiqa ({PYIQA_LICENCE})",
             extra={"metric_name": metric_name, "score_range_text": raw_range, "cache_dir": cache_dir},
         )
+
+    def target_layer(self) -> nn.Module:
+        """The layer named by ``target`` (a dotted path under the metric's network ``metric.net``, e.g. TOPIQ-NR's
+        ``semantic_model.layer4``): pyiqa declares no explanation layer, so the caller names it."""
+        if self.target is None:
+            raise NotImplementedError(f"pyiqa:{self.metric_name} has no explanation layer: pass target='<dotted path "
+                                      "under metric.net>' to PyiqaModel")
+        try:
+            return self.metric.net.get_submodule(self.target)
+        except AttributeError as err:
+            raise ValueError(f"pyiqa:{self.metric_name} has no layer {self.target!r} under metric.net ({err})") from None
 
     @property
     def device(self) -> torch.device | None:
