@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from iqaxai.data.fixations import ground_truth
+from iqaxai.faithfulness import resized
 from iqaxai.saliency_metrics import (METRICS, MapTransform, center_prior_map, fit_center_prior, fit_map_transform,
                                      gaussian_center_prior, score_maps)
 
@@ -117,7 +118,7 @@ def directory_source(folder: str | Path, suffixes: tuple[str, ...] = (".png", ".
             with Image.open(found[0]) as im:
                 out.append(np.asarray(im.convert("L"), dtype=np.float32) / 255.0)
         shapes = {m.shape for m in out}
-        return np.stack(out) if len(shapes) == 1 else np.stack([_resize(m[None], out[0].shape)[0] for m in out])
+        return np.stack(out) if len(shapes) == 1 else np.stack([resized(m[None], out[0].shape)[0] for m in out])
 
     return maps
 
@@ -134,13 +135,6 @@ def fixed_source(saliency: np.ndarray) -> MapSource:
     return maps
 
 
-def _resize(maps: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    maps = np.asarray(maps, dtype=np.float32)
-    if maps.shape[1:] == tuple(shape):
-        return maps
-    return F.interpolate(torch.from_numpy(maps)[:, None], size=shape, mode="bilinear", align_corners=False)[:, 0].numpy()
-
-
 def _truth(rows: pd.DataFrame, source: str) -> tuple[np.ndarray, np.ndarray]:
     pairs = [ground_truth(r, source) for _, r in rows.iterrows()]
     shapes = {d.shape for d, _ in pairs}
@@ -154,7 +148,7 @@ def _maps(source: MapSource, rows: pd.DataFrame, shape: tuple[int, int], name: s
     maps = np.asarray(source(rows), dtype=np.float32)
     if maps.ndim != 3 or len(maps) != len(rows) or not np.isfinite(maps).all() or (maps < 0).any():
         raise ValueError(f"map source {name!r} must give one finite non-negative map per image, got shape {maps.shape}")
-    return _resize(maps, shape)
+    return resized(maps, shape).astype(np.float32)
 
 
 def fit_transforms(sources: dict[str, MapSource], rows: pd.DataFrame, truth: str, prior: np.ndarray,
