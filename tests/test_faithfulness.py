@@ -92,5 +92,25 @@ def test_benchmark_ranks_the_deciding_region_first_and_a_random_map_last():
     top = summary.set_index("method")
     assert top.loc["truth", "area PLCC"] == pytest.approx(0.75, abs=0.01) and top.loc["truth", "AOPC gap"] > 0
     assert top.loc["inverted", "area PLCC"] < 0 and set(curves["method"]) == set(maps)
+    assert top.loc["truth", "P(area > random)"] == 1.0 and top.loc["inverted", "P(area > random)"] == 0.0
+    assert top.loc["truth", "area PLCC 2.5%"] <= top.loc["truth", "area PLCC"] <= top.loc["truth", "area PLCC 97.5%"]
     with pytest.raises(ValueError, match="are for 12 images, got a batch of 3"):
         precomputed(truth)(model, x[:3])
+
+
+def test_bootstrap_areas_without_resampling_equal_the_area_and_bracket_it_otherwise():
+    from iqaxai.faithfulness import bootstrap_areas
+    from iqaxai.saliency import area_between_curves, curve_correlations
+
+    rng = np.random.default_rng(0)
+    n, fractions = 20, [0.0, 0.5, 1.0]
+    mos = rng.random(n) * 100
+    rows = [{"order": o, "fraction": f, "image": i, "score": mos[i] * (1 - f if o == "MoRF" else 1) + rng.normal(0, 5)}
+            for o in ("MoRF", "LeRF") for f in fractions for i in range(n)]
+    rows += [{"order": o, "fraction": 1.0, "image": i, "score": 7.0} for o in ("MoRF",) for i in range(n)]
+    scores = pd.DataFrame(rows).drop_duplicates(["order", "fraction", "image"], keep="last")  # MoRF at 1: constant
+    exact = area_between_curves(curve_correlations(scores, mos))
+    identity = np.arange(n)[None]
+    assert bootstrap_areas(scores, mos, identity)[0] == pytest.approx(exact)  # undefined PLCC counted 0 alike
+    boot = bootstrap_areas(scores, mos, rng.integers(0, n, (300, n)))
+    assert boot.shape == (300,) and np.percentile(boot, 2.5) < exact < np.percentile(boot, 97.5)

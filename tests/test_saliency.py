@@ -96,6 +96,9 @@ def test_hirescam_on_a_registry_model_and_bad_inputs(images):
         hirescam(model, x * 3)
     with pytest.raises(ValueError, match="one position"):
         hirescam(model, torch.rand(1, 3, 32, 32))
+    for p in model.parameters():  # a frozen model (e.g. a pretrained metric used for inference) still explains
+        p.requires_grad_(False)
+    np.testing.assert_allclose(hirescam(model, x).raw, maps.raw, rtol=1e-5, atol=1e-7)
 
 
 def test_display_maps_rectify_and_scale():

@@ -57,7 +57,8 @@ def _hirescam_pass(scored: nn.Module, layer: nn.Module, images: torch.Tensor, si
 
     hooks = ActivationsAndGradients(scored, [layer], None)
     try:
-        scores = hooks(images)
+        # an input that requires grad keeps the graph alive when the model's own weights are frozen
+        scores = hooks(images.detach().requires_grad_(True))
         scored.zero_grad()
         (sign * scores[:, 0]).sum().backward()
         acts, grads = hooks.activations[0].numpy(), hooks.gradients[0].numpy()
