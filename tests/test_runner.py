@@ -133,6 +133,21 @@ def test_max_datasets_runs_a_per_dataset_notebook_on_the_first_datasets_only(tmp
         runner.plan(books, "paper", ["koniq10k", "spaq"], {"profile": "paper"}, profiles)
 
 
+def test_later_datasets_set_parameters_after_the_first_dataset_only(tmp_path):
+    _declaring(tmp_path / "01_a.ipynb", "profile = 'smoke'\ndataset = 'koniq10k'\nmodels = ['x']\nseed = 0")
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    (profiles / "paper.yaml").write_text("notebooks:\n  01_a:\n    models: [a, b]\n    later_datasets:\n      models: [a]\n")
+    books = runner.find_notebooks(tmp_path)
+    jobs = runner.plan(books, "paper", ["koniq10k", "spaq", "clive"], {"profile": "paper", "seed": 3}, profiles)
+    assert [(j.params["dataset"], j.params["models"], j.params["seed"]) for j in jobs] == [
+        ("koniq10k", ["a", "b"], 3), ("spaq", ["a"], 3), ("clive", ["a"], 3)]
+    assert "later_datasets" not in jobs[0].params
+    (profiles / "paper.yaml").write_text("notebooks:\n  01_a:\n    later_datasets: [a]\n")
+    with pytest.raises(ValueError, match="later_datasets of 01_a"):
+        runner.plan(books, "paper", ["koniq10k", "spaq"], {"profile": "paper"}, profiles)
+
+
 def test_dry_run_overlay_and_random_weights_need_the_switch(tmp_path):
     (tmp_path / "paper.yaml").write_text("common:\n  epochs: 30\nnotebooks:\n  01_a:\n    n: 5\n")
     (tmp_path / "paper-dry-run.yaml").write_text("common:\n  epochs: 1\n")

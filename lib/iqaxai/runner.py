@@ -250,25 +250,29 @@ def plan(books: list[Path], profile: str, datasets: list[str], overrides: dict, 
 
     A notebook's profile section may hold ``max_datasets: N``: a per-dataset notebook then runs on the first N
     datasets of the run only, a pooling one (``datasets``) pools those (the dry run uses it for notebooks whose
-    code path does not depend on the dataset).
+    code path does not depend on the dataset). ``later_datasets: {name: value}`` sets parameters for a
+    per-dataset notebook's runs after the first dataset (the dry run trains one model on SPAQ: the later
+    notebooks read only the first dataset's models).
     """
     jobs = []
     for book in books:
         declared = _declared_parameters(book)
         settings = profile_parameters(profile, book.stem, profiles, dry_run)
         limit = settings.pop("max_datasets", None)
+        later = settings.pop("later_datasets", None) or {}
         if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
             raise ValueError(f"max_datasets of {book.stem} in the {profile} profile must be a positive integer, got {limit!r}")
-        base = {**settings, **overrides}
+        if not isinstance(later, dict):
+            raise ValueError(f"later_datasets of {book.stem} in the {profile} profile must map parameters to values, got {later!r}")
         if "datasets" in declared and datasets:
             runs = [({"datasets": list(datasets)[:limit]}, book.name)]
         elif "dataset" in declared and profile == "paper" and datasets:
-            runs = [({"dataset": d}, book.name if len(datasets) == 1 else f"{book.stem}@{d}.ipynb")
-                    for d in datasets[:limit]]
+            runs = [({**(later if i else {}), "dataset": d}, book.name if len(datasets) == 1 else f"{book.stem}@{d}.ipynb")
+                    for i, d in enumerate(datasets[:limit])]
         else:
             runs = [({}, book.name)]
         for extra, output in runs:
-            params = {k: v for k, v in {**base, **extra}.items() if k in declared}
+            params = {k: v for k, v in {**settings, **extra, **overrides}.items() if k in declared}
             jobs.append(Job(book, params, output))
     return jobs
 
