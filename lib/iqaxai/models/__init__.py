@@ -138,7 +138,7 @@ _SPECS = [
         weights="EfficientNet-B0 ImageNet (torchvision IMAGENET1K_V1); head trained here",
     ),
     ModelSpec(
-        "saliency_baseline_resnet50", "iqaxai.models.baselines:SaliencyBaseline", "Baseline (ResNet50)",
+        "saliency_baseline_resnet50", "iqaxai.models.baselines:SaliencyBaselineResNet50", "Baseline (ResNet50)",
         "saliency paper Baseline, ResNet50 variant: ResNet50 + GAP + MLP",
         # smoke: the same tiny backbone as saliency_baseline (the variant differs only in the paper backbone)
         presets={"smoke": {"backbone": "tiny", "pretrained": False},

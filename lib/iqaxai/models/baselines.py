@@ -75,10 +75,12 @@ class SPAQBaseline(IQAModel):
 class SaliencyBaseline(IQAModel):
     """Saliency-paper Baseline: backbone -> GAP -> MLP -> MOS on 0-100."""
 
+    registry_name = "saliency_baseline"
+
     def __init__(self, backbone: str = "efficientnet_b0", pretrained: bool = False, hidden: Sequence[int] = (1024, 256),
                  dropout: float = 0.25):
         super().__init__()
-        self.info = ModelInfo("saliency_baseline", source="Bridging saliency and IQA (SACID), Section III",
+        self.info = ModelInfo(self.registry_name, source="Bridging saliency and IQA (SACID), Section III",
                               extra={"backbone": backbone, "hidden": tuple(hidden)})
         if backbone == "efficientnet_b0":
             import torchvision.models as tvm
@@ -109,3 +111,13 @@ class SaliencyBaseline(IQAModel):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Predicted MOS on 0-100 of images in [0, 1]."""
         return self.head(self.mlp(self.feature_map(x).mean(dim=(2, 3))))
+
+
+class SaliencyBaselineResNet50(SaliencyBaseline):
+    """The Baseline's ResNet50 variant (the paper's Table I row "Baseline-ResNet50")."""
+
+    registry_name = "saliency_baseline_resnet50"
+
+    def __init__(self, backbone: str = "resnet50", pretrained: bool = False, hidden: Sequence[int] = (1024, 256),
+                 dropout: float = 0.25):
+        super().__init__(backbone, pretrained, hidden, dropout)
