@@ -386,3 +386,9 @@ def test_the_explanation_layer_is_named_by_the_caller(fake, probe):
     assert PyiqaModel("fakeiqa", device="cpu", target="").target_layer() is not None  # "" names the network itself
     with pytest.raises(ValueError, match="has no layer 'layer4'"):
         PyiqaModel("fakeiqa", device="cpu", target="layer4").target_layer()
+    model = PyiqaModel("fakeiqa", device="cpu", target="hidden.0.conv")
+    model.metric.net.hidden = [nn.Module()]  # a backbone kept in a plain list, as CLIP-IQA+ keeps CLIP
+    model.metric.net.hidden[0].conv = nn.Conv2d(3, 4, 1)
+    assert model.target_layer() is model.metric.net.hidden[0].conv
+    with pytest.raises(ValueError, match="not a layer"):
+        PyiqaModel("fakeiqa", device="cpu", target="scale").target_layer()

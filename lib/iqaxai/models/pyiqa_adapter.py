@@ -356,15 +356,23 @@ class PyiqaModel(IQAModel):
         )
 
     def target_layer(self) -> nn.Module:
-        """The layer named by ``target`` (a dotted path under the metric's network ``metric.net``, e.g. TOPIQ-NR's
-        ``semantic_model.layer4``): pyiqa declares no explanation layer, so the caller names it."""
+        """The layer named by ``target``, a dotted path under the metric's network ``metric.net`` in which a number
+        indexes a list (pyiqa keeps some backbones in plain lists, outside the module tree): TOPIQ-NR's
+        ``semantic_model.layer4``, CLIP-IQA+'s ``clip_model.0.visual.layer4``. pyiqa declares no explanation
+        layer, so the caller names it."""
         if self.target is None:
             raise NotImplementedError(f"pyiqa:{self.metric_name} has no explanation layer: pass target='<dotted path "
                                       "under metric.net>' to PyiqaModel")
-        try:
-            return self.metric.net.get_submodule(self.target)
-        except AttributeError as err:
-            raise ValueError(f"pyiqa:{self.metric_name} has no layer {self.target!r} under metric.net ({err})") from None
+        layer = self.metric.net
+        for part in filter(None, self.target.split(".")):
+            try:
+                layer = layer[int(part)] if part.isdigit() else getattr(layer, part)
+            except (AttributeError, IndexError, TypeError, KeyError):
+                raise ValueError(f"pyiqa:{self.metric_name} has no layer {self.target!r} under metric.net "
+                                 f"(no {part!r} in {type(layer).__name__})") from None
+        if not isinstance(layer, nn.Module):
+            raise ValueError(f"pyiqa:{self.metric_name}: {self.target!r} is a {type(layer).__name__}, not a layer")
+        return layer
 
     @property
     def device(self) -> torch.device | None:
