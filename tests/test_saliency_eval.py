@@ -12,7 +12,7 @@ from iqaxai.data.demo import load_demo
 from iqaxai.data.fixations import ground_truth
 from iqaxai.saliency_eval import (directory_source, evaluate, fit_transforms, fixed_source, load_stretched,
                                   saliency_parts)
-from iqaxai.saliency_metrics import gaussian_center_prior
+from iqaxai.saliency_metrics import MapTransform, gaussian_center_prior
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +70,10 @@ def test_directory_and_stretched_sources(parts, tmp_path):
         directory_source(tmp_path)(parts["prior"].iloc[3:4])
     with pytest.raises(FileNotFoundError, match="does not exist"):
         directory_source(tmp_path / "nope")
+    with pytest.warns(UserWarning, match="scored without a fitted transform"):  # maps for the table images only
+        fitted = fit_transforms({"supplied": directory_source(tmp_path)}, parts["prior"].iloc[3:5], "demo",
+                                gaussian_center_prior((96, 128)))
+    assert fitted["supplied"][0] == MapTransform()
     x = load_stretched(list(rows["path"]), (48, 32))  # no crop: the whole 96x128 image squeezed into 48x32
     assert tuple(x.shape) == (3, 3, 48, 32) and 0 <= float(x.min()) and float(x.max()) <= 1
     with pytest.raises(ValueError, match="non-negative map per image"):

@@ -12,6 +12,7 @@ so that a whole SALICON val (5,000 maps at 480x640) never sits in memory at once
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -154,14 +155,21 @@ def _maps(source: MapSource, rows: pd.DataFrame, shape: tuple[int, int], name: s
 def fit_transforms(sources: dict[str, MapSource], rows: pd.DataFrame, truth: str, prior: np.ndarray,
                    fixed: tuple[str, ...] = ()) -> dict[str, tuple[MapTransform, float]]:
     """Each source's best :class:`MapTransform` (and its mean CC) on ``rows`` (the ``transform`` part);
-    sources named in ``fixed`` keep the identity (a centre prior is not blended with itself)."""
+    sources named in ``fixed`` keep the identity (a centre prior is not blended with itself), and so, with a
+    warning, does a map folder that lacks maps for these rows."""
     density, _ = _truth(rows, truth)
     out = {}
     for name, source in sources.items():
         if name in fixed:
             out[name] = (MapTransform(), float("nan"))
             continue
-        out[name] = fit_map_transform(_maps(source, rows, density.shape[1:], name), density, prior)
+        try:
+            maps = _maps(source, rows, density.shape[1:], name)
+        except FileNotFoundError as err:  # e.g. a saliency model's maps supplied for the table images only
+            warnings.warn(f"{name}: no maps for the transform part ({err}); it is scored without a fitted transform")
+            out[name] = (MapTransform(), float("nan"))
+            continue
+        out[name] = fit_map_transform(maps, density, prior)
     return out
 
 
