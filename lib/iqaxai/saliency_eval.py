@@ -29,7 +29,6 @@ from iqaxai.saliency_metrics import (METRICS, MapTransform, center_prior_map, fi
 
 #: rows of a saliency table -> non-negative maps [n, h, w] (higher = more salient).
 MapSource = Callable[[pd.DataFrame], np.ndarray]
-PARTS = ("prior", "transform", "table")
 
 
 def _sample(rows: pd.DataFrame, n: int | None, seed: int) -> pd.DataFrame:
