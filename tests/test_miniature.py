@@ -165,3 +165,28 @@ def test_saliency_miniatures_load_through_the_real_loaders(tmp_path):
     assert dens.shape == fix.shape == (1080, 1920) and fix.sum() == len(locs) and dens[fix].mean() > 2 * dens.mean()
     with pytest.raises(ValueError, match="source must be one of"):
         ground_truth(cat.iloc[0], "mit1003")
+
+
+def test_sacid_miniature_loads_with_one_reference_missing(tmp_path):
+    import json
+
+    from iqaxai.data.common import DatasetError, DatasetWarning
+
+    root = write_miniatures(tmp_path, ["sacid"])
+    with pytest.warns(DatasetWarning, match="1 of 2 reference images are missing"):
+        table = load_dataset("sacid", root=root)
+    assert len(table) == 24 and table["sequence"].nunique() == 2
+    assert all(name.endswith("-unsplash") for name in table["sequence"])
+    for _, group in table.groupby("sequence"):
+        assert len(group) == 12 and set(group["preset"]) == {"none", "p132", "p220", "p310"}
+        assert set(group["bitrate"]) == {0.08, 0.12, 0.16}
+        assert (group["mos_original"] == 0.0).sum() == 1 and (group["mos_original"] >= 0).all()
+    has_ref = table.groupby("sequence", sort=False)["ref_path"].apply(lambda s: s.notna().all())
+    assert has_ref.tolist() == [True, False]  # the second sequence's reference is missing on purpose
+    assert _sizes(table["path"]) == ({(512, 384)}, {"JPEG"})
+    assert _sizes(table["ref_path"].dropna().unique()) == ({(512, 384)}, {"PNG"})
+    assert _sizes(table["saliency_path"].unique())[0] == {(512, 384)}
+    with pytest.raises(DatasetError, match="reference images are missing"):
+        load_dataset("sacid", root=root, require_references=True)
+    entry = json.loads((root / MANIFEST).read_text())["datasets"]["sacid"]
+    assert entry["folder"] == "SACID" and entry["images"] == 24 and entry["missing_references"] == [table["sequence"].iloc[-1]]

@@ -365,7 +365,7 @@ def _fake_venv(folder: Path, record: Path) -> Path:
     python.chmod(0o755)
     root = Path(runner.__file__).resolve().parents[2]
     digest = hashlib.sha256((root / "pyproject.toml").read_bytes() + (root / "scripts" / "ensure_env.sh").read_bytes())
-    (folder / ".iqaxai-env").write_text(f"{digest.hexdigest()}-none-none\n")  # up to date for ensure_env.sh
+    (folder / ".iqaxai-env").write_text(f"{digest.hexdigest()}-none-none-1\n")  # up to date for ensure_env.sh (pyiqa: 1)
     return folder
 
 

@@ -36,7 +36,8 @@ def test_scorecard_pairs_each_published_number_with_the_run_value(tmp_path):
     assert np.isnan(card.loc["Table II, objectness: T=1 (%)", "reproduced"])
     zeroed = card.loc["Sec. 4.2, mean PLCC with the important half (averaged measure) zeroed"]
     assert zeroed["paper value"] == AVERAGED_MEASURE_ZEROING["important zeroed"] and np.isnan(zeroed["reproduced"])
-    assert len(card) == 5 * 5 + 4 + 4 * 5 + 2 + 8 * 4  # + the saliency paper's Table I (8 methods x 4 metrics)
+    # + the saliency paper's Table I (8 methods x 4 metrics), Table II (its 60 numbers) and Table III (25 x 3)
+    assert len(card) == 5 * 5 + 4 + 4 * 5 + 2 + 8 * 4 + 60 + 25 * 3
 
 
 def test_saliency_table_i_prefers_salicon_and_reads_the_raw_maps(tmp_path):
@@ -55,3 +56,22 @@ def test_saliency_table_i_prefers_salicon_and_reads_the_raw_maps(tmp_path):
     _write(koniq, "09_table1_saliency", rows.assign(**{"saliency set": "demo"}).iloc[:1])
     demo = scorecard({"KonIQ-10k": (koniq, "koniq10k")}, ("KonIQ-10k", pooled)).set_index("item")
     assert demo.loc["Table I, Baseline-EfficientNet: NSS", ["dataset", "reproduced"]].tolist() == ["demo", 9.0]
+
+
+def test_dual_task_and_sacid_tables_are_read_by_method_dataset_and_metric(tmp_path):
+    koniq, pooled = tmp_path / "koniq10k", tmp_path / "pooled"
+    summary = pd.DataFrame({"method": ["Baseline", "Baseline-Sal-Loss", "Baseline-Sal-Loss"],
+                            "task": ["IQA", "saliency", "IQA"], "dataset": ["demo world test", "demo", "CLIVE"],
+                            "metric": ["SROCC", "CC", "PLCC"], "mean": [0.7, 0.4, 0.6], "std": [0.01, 0.02, 0.0]})
+    _write(koniq, "11_table2_dual_task", summary)
+    _write(koniq, "12_table3_sacid", pd.DataFrame({"dataset": ["demo world SACID-style set"] * 2, "Method": ["EW-PSNR", "PSNR"],
+                                                   "SROCC": [0.9, 0.8], "PLCC": [0.9, 0.8], "KRCC†": [0.5, 0.1]}))
+    card = scorecard({"KonIQ-10k": (koniq, "koniq10k")}, ("KonIQ-10k", pooled)).set_index("item")
+    srocc = card.loc["Table II, Baseline: KonIQ-10k SROCC"]
+    assert (srocc["dataset"], srocc["reproduced"], srocc["paper value"]) == ("demo world test", 0.7, 0.913)
+    assert card.loc["Table II, Baseline-Sal-Loss: SALICON CC", ["dataset", "reproduced"]].tolist() == ["demo", 0.4]
+    assert card.loc["Table II, Baseline-Sal-Loss: CLIVE PLCC", "reproduced"] == 0.6
+    assert np.isnan(card.loc["Table II, Baseline-Sal-Loss: CAT2000 CC", "reproduced"])  # no such set in the run
+    krcc = card.loc["Table III, EW-PSNR: KRCC†"]
+    assert (krcc["dataset"], krcc["reproduced"], krcc["paper value"]) == ("demo world SACID-style set", 0.5, 0.356)
+    assert np.isnan(card.loc["Table III, DBCNN: SROCC", "reproduced"])

@@ -211,7 +211,7 @@ class Study:
         """The compute device (``auto``: CUDA if present)."""
         return resolve_device(self.device)
 
-    def _training(self, name: str) -> tuple[str, dict, TrainConfig]:
+    def training(self, name: str) -> tuple[str, dict, TrainConfig]:
         """A model's registry name, its constructor overrides and its training configuration in this study."""
         spec = get_spec(name)
         random = self.weights == "random" and "pretrained" in spec.presets[self.profile]
@@ -222,7 +222,7 @@ class Study:
 
     def model(self, name: str) -> TrainedModel:
         """A registered model trained on this study's train/val split (loaded from the cache when trained before)."""
-        key, overrides, config = self._training(name)
+        key, overrides, config = self.training(name)
         if key not in self._trained:
             model, result = train_or_load(key, self.profile, self.table, model_kwargs=overrides, config=config,
                                           device=self.device)
@@ -234,7 +234,7 @@ class Study:
         (:func:`~iqaxai.training.train_in_parallel`, :func:`~iqaxai.training.training_workers` processes)."""
         jobs: dict[str, TrainJob] = {}
         for name in names:
-            key, overrides, config = self._training(name)
+            key, overrides, config = self.training(name)
             if key not in self._trained and key not in jobs and not is_trained(key, self.profile, self.table, overrides, config):
                 jobs[key] = TrainJob(key, self.profile, self.table, overrides, config)
         workers = training_workers(len(jobs), self.device)

@@ -80,3 +80,47 @@ SALIENCY_PAPER_NAMES = {"Baseline": "Baseline-EfficientNet", "Baseline (ResNet50
 def saliency_table_i() -> pd.DataFrame:
     """Table I of the saliency paper (SALICON val): type, NSS, SIM, CC, KLD per method (index: the paper's names)."""
     return pd.DataFrame.from_dict(_SALIENCY_TABLE_I, orient="index", columns=["type", "NSS", "SIM", "CC", "KLD"])
+
+
+#: The saliency paper's Table II (means over 10 random 80/20 splits of KonIQ-10k): IQA SROCC/PLCC on the KonIQ-10k
+#: test part and on CLIVE; NSS/SIM/CC/KLD on SALICON and CAT2000. None: not applicable ("-" in the paper).
+_SALIENCY_TABLE_II = {
+    "Center Prior": (None, None, None, None, 0.578, 0.536, 0.544, 0.779, 0.303, 0.599, 0.771, 0.672),
+    "Baseline": (0.913, 0.931, 0.862, 0.848, 0.604, 0.584, 0.637, 0.700, 0.308, 0.613, 0.781, 0.585),
+    "Baseline-Sal-Loss": (0.914, 0.930, 0.845, 0.839, 0.618, 0.688, 0.803, 0.429, 0.372, 0.665, 0.818, 0.433),
+    "Baseline-GradCAM-Loss": (0.912, 0.931, 0.852, 0.840, 0.615, 0.703, 0.825, 0.396, 0.382, 0.676, 0.826, 0.403),
+    "MSINet": (None, None, None, None, 0.612, 0.767, 0.891, 0.252, 0.370, 0.664, 0.820, 0.421),
+    "TranSalNet": (None, None, None, None, 0.613, 0.776, 0.903, 0.258, 0.369, 0.670, 0.829, 0.407),
+}
+#: (dataset, metric) of the columns of :data:`_SALIENCY_TABLE_II`.
+SALIENCY_TABLE_II_COLUMNS = [(d, m) for d in ("KonIQ-10k", "CLIVE") for m in ("SROCC", "PLCC")] + \
+    [(d, m) for d in ("SALICON", "CAT2000") for m in ("NSS", "SIM", "CC", "KLD")]
+
+
+def saliency_table_ii() -> pd.DataFrame:
+    """Table II of the saliency paper (index: method; columns: (dataset, metric) pairs; NaN where not applicable)."""
+    return pd.DataFrame.from_dict(_SALIENCY_TABLE_II, orient="index", dtype=float,
+                                  columns=pd.MultiIndex.from_tuples(SALIENCY_TABLE_II_COLUMNS))
+
+
+#: The saliency paper's Table III on SACID: type, SROCC, PLCC, KRCC† (Kendall tau within groups of one
+#: sequence and bitrate) per metric, at full resolution.
+_SACID_TABLE_III = {
+    "MS-SSIM": ("NSS based", 0.807, 0.849, 0.013), "BRISQUE": ("NSS based", 0.817, 0.833, 0.144),
+    "PSNR": ("NSS based", 0.822, 0.858, 0.009), "SSIM": ("NSS based", 0.835, 0.880, 0.004),
+    "VIF": ("NSS based", 0.848, 0.891, 0.052), "EW-SSIM": ("NSS based", 0.850, 0.867, 0.272),
+    "EW-PSNR": ("NSS based", 0.875, 0.893, 0.356),
+    "AHIQ": ("FR", 0.789, 0.817, 0.091), "LPIPS": ("FR", 0.818, 0.854, 0.024), "PieAPP": ("FR", 0.833, 0.869, 0.069),
+    "TOPIQ-FR": ("FR", 0.836, 0.848, 0.257), "DISTS": ("FR", 0.871, 0.904, 0.178),
+    "MANIQA": ("NR", 0.752, 0.773, 0.128), "TReS": ("NR", 0.765, 0.800, 0.117), "HyperIQA": ("NR", 0.784, 0.802, 0.124),
+    "SGDNet-None": ("NR", 0.820, 0.853, 0.302), "PaQ2PiQ": ("NR", 0.848, 0.858, 0.237),
+    "SGDNet-Output": ("NR", 0.854, 0.879, 0.374), "Baseline-GradCAM-Loss": ("NR", 0.863, 0.865, 0.248),
+    "CLIP-IQA+": ("NR", 0.869, 0.896, 0.196), "Baseline": ("NR", 0.871, 0.881, 0.217),
+    "TOPIQ-NR": ("NR", 0.876, 0.886, 0.257), "Baseline-Sal-Loss": ("NR", 0.880, 0.886, 0.259),
+    "MUSIQ": ("NR", 0.888, 0.899, 0.324), "DBCNN": ("NR", 0.901, 0.917, 0.331),
+}
+
+
+def sacid_table_iii() -> pd.DataFrame:
+    """Table III of the saliency paper (index: metric; columns: type, SROCC, PLCC, KRCC†)."""
+    return pd.DataFrame.from_dict(_SACID_TABLE_III, orient="index", columns=["type", "SROCC", "PLCC", "KRCC†"])

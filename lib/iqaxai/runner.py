@@ -39,7 +39,7 @@ from iqaxai.paths import repo_root
 from iqaxai.profiles import PROFILES, WEIGHTS
 from iqaxai.runtime import HEADLESS_ENV, PROGRESS_MARK
 
-DRY_RUN_DATASETS = ("koniq10k", "spaq", "kadid10k", "clive", "tid2013", "salicon", "cat2000")
+DRY_RUN_DATASETS = ("koniq10k", "spaq", "kadid10k", "clive", "tid2013", "salicon", "cat2000", "sacid")
 INTERRUPTED = 130  # the shell's exit status after SIGINT
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"  # IPython's own: figures become image/png outputs
@@ -68,6 +68,14 @@ def find_notebooks(folder: Path, only: list[str] | None = None) -> list[Path]:
     if unknown:
         raise SystemExit(f"run_all: no notebook matches {unknown}; available: {[b.stem for b in books]}")
     return chosen
+
+
+def _stand_in_proxy_maps(root: Path) -> None:
+    """The dry run's stand-ins for the KonIQ-10k proxy saliency maps notebooks 11-12 read (profiles/paper.yaml)."""
+    from iqaxai.data import load_dataset
+    from iqaxai.dual_task import write_stand_in_maps
+
+    write_stand_in_maps(load_dataset("koniq10k", root=root), root / "saliency_maps" / "koniq10k")
 
 
 def profile_parameters(profile: str, notebook: str, folder: Path, dry_run: bool = False) -> dict:
@@ -426,6 +434,7 @@ def _main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             from iqaxai.data.miniature import write_miniatures
 
             data_root = str(write_miniatures(repo_root() / "build" / "dry-run-data", DRY_RUN_DATASETS))
+            _stand_in_proxy_maps(Path(data_root))
     # the kernels draw the notebooks' figures into the executed copies (plt.show); a caller's MPLBACKEND wins
     os.environ.setdefault("MPLBACKEND", INLINE_BACKEND)
     if args.profile == "smoke" or args.dry_run:

@@ -15,7 +15,7 @@ import pandas as pd
 
 from iqaxai.models import TABLE_I_MODELS, display_name
 from iqaxai.paper_results import (AVERAGED_MEASURE_ZEROING, HALF_MASKING, SALIENCY_PAPER_NAMES, TABLE_I_COLUMNS, TABLE_II,
-                                  saliency_table_i, table_i)
+                                  sacid_table_iii, saliency_table_i, saliency_table_ii, table_i)
 from iqaxai.report import output_base
 
 ICIP = "ICIP 2023"
@@ -95,13 +95,55 @@ def saliency_rows(folder: Path) -> list[dict]:
     return rows
 
 
+def dual_task_rows(folder: Path) -> list[dict]:
+    """Table II of the saliency paper (mean over seeds) beside notebook 11's summary: each paper column is read
+    from the run's dataset of that name; where the run has none (the smoke profile), KonIQ-10k's columns from its
+    IQA test split and SALICON's from its first saliency set, so labelled."""
+    from iqaxai.dual_task import PAPER_DATASETS
+
+    table, where = _read(folder, "11_table2_dual_task")
+    published = saliency_table_ii()
+    ours: dict[str, str] = {}
+    if table is not None:
+        labels = {p: o for o, p in PAPER_DATASETS.items() if o in set(table["dataset"])}
+        first = {task: next(iter(table.loc[table["task"] == task, "dataset"]), None) for task in ("IQA", "saliency")}
+        ours = {**{"KonIQ-10k": first["IQA"], "SALICON": first["saliency"]}, **labels}
+    rows = []
+    for method in published.index:
+        for dataset, metric in published.columns:
+            value = published.loc[method, (dataset, metric)]
+            if np.isnan(value):
+                continue
+            label = ours.get(dataset)
+            found = float("nan") if table is None or label is None else _lookup(
+                table[(table["dataset"] == label) & (table["metric"] == metric)], "method", method, "mean")
+            rows.append(_row(f"Table II, {method}: {dataset} {metric}", label if label and label not in PAPER_DATASETS
+                             else dataset, value, found, where, SALIENCY))
+    return rows
+
+
+def sacid_rows(folder: Path) -> list[dict]:
+    """Table III of the saliency paper (SACID) beside notebook 12's table, metric by metric (the demo world's
+    SACID-style set in the smoke profile, so labelled)."""
+    table, where = _read(folder, "12_table3_sacid")
+    label = str(table["dataset"].iloc[0]) if table is not None and "dataset" in table and len(table) else "SACID"
+    published = sacid_table_iii()
+    rows = []
+    for method in published.index:
+        for stat in ("SROCC", "PLCC", "KRCC†"):
+            rows.append(_row(f"Table III, {method}: {stat}", label, published.loc[method, stat],
+                             _lookup(table, "Method", method, stat), where, SALIENCY))
+    return rows
+
+
 def scorecard(per_dataset: dict[str, tuple[Path, str]], pooled: tuple[str, Path]) -> pd.DataFrame:
     """All published numbers beside the reproduced ones: ``per_dataset`` maps a dataset to (its output folder,
     the dataset whose published numbers apply); ``pooled`` is (label, folder) of the pooled results."""
     rows = [r for d, (folder, paper) in per_dataset.items() for r in dataset_rows(d, folder, paper)]
     rows += pooled_rows(*pooled)
     # the saliency notebooks run on the first dataset of a run (the paper trains its Baselines on KonIQ-10k)
-    rows += saliency_rows(next(iter(per_dataset.values()))[0])
+    first = next(iter(per_dataset.values()))[0]
+    rows += saliency_rows(first) + dual_task_rows(first) + sacid_rows(first)
     table = pd.DataFrame(rows, columns=COLUMNS)
     table["difference"] = table["difference"].where(np.isfinite(table["reproduced"]))
     return table

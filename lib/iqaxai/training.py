@@ -32,7 +32,7 @@ from iqaxai.data.images import load_batch, load_image
 from iqaxai.models import create_model, get_spec
 from iqaxai.models.base import SCORE_SCALE, IQAModel
 from iqaxai.profiles import check_profile
-from iqaxai.results import CorruptCacheError, ResultsCache, warn_corrupt
+from iqaxai.results import CorruptCacheError, ResultsCache, config_key, warn_corrupt
 from iqaxai.runtime import progress as progress_bar, resolve_device
 from iqaxai.stats import StatsError, plcc, srocc
 
@@ -60,6 +60,16 @@ class TrainConfig:
     eval_batch_size: int = 32
     max_steps: int | None = None  # optimiser steps per epoch at most (the dry run's cut schedule); None: every batch
     recalibrate_bn: bool = False  # set BatchNorm statistics from the training images before training (random backbones)
+    saliency_column: str | None = None  # table column of each image's saliency map (dual-task models: notebook 12)
+
+
+def config_identity(config: TrainConfig) -> dict:
+    """The fields of a configuration that identify a training run (an unused ``saliency_column`` is left out, so
+    the identities of runs without saliency maps do not depend on that field's existence)."""
+    fields = asdict(config)
+    if fields["saliency_column"] is None:
+        del fields["saliency_column"]
+    return fields
 
 
 def train_config(model_name: str, profile: str, **overrides) -> TrainConfig:
@@ -96,33 +106,63 @@ def targets(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return mos, dist
 
 
-class ImageTable(torch.utils.data.Dataset):
-    """Images of a dataset table (decoded on access) with their MOS and opinion distribution."""
+def load_saliency(path: str, shape: tuple[int, int]) -> torch.Tensor:
+    """A saliency map (grey levels, any size) as float [1, H, W] in [0, 1] at ``shape`` (area or bilinear)."""
+    from PIL import Image
 
-    def __init__(self, table: pd.DataFrame, size: tuple[int, int] | None = None):
+    try:
+        with Image.open(path) as im:
+            grey = np.asarray(im.convert("L"), dtype=np.float32) / 255.0
+    except (OSError, ValueError) as err:
+        raise ValueError(f"cannot read the saliency map {path}: {err}") from err
+    out = torch.from_numpy(grey)[None, None]
+    if tuple(out.shape[-2:]) != tuple(shape):
+        out = F.interpolate(out, size=shape, mode="bilinear", align_corners=False, antialias=True)
+    return out[0].clamp(0, 1)
+
+
+class ImageTable(torch.utils.data.Dataset):
+    """Images of a dataset table (decoded on access) with their MOS, opinion distribution and, when
+    ``saliency_column`` names one, saliency map at the image's size (else an empty tensor)."""
+
+    def __init__(self, table: pd.DataFrame, size: tuple[int, int] | None = None, saliency_column: str | None = None):
         self.paths = table["path"].tolist()
         self.mos, self.dist = targets(table)
         self.size = size
+        self.saliency = None
+        if saliency_column is not None:
+            if saliency_column not in table or table[saliency_column].isna().any():
+                raise ValueError(f"the training table needs a saliency map per image in column {saliency_column!r}"
+                                 f"{'' if saliency_column in table else ' (no such column)'}")
+            self.saliency = table[saliency_column].astype(str).tolist()
 
     def __len__(self) -> int:
         return len(self.paths)
 
+    def saliency_of(self, i: int, shape: tuple[int, int]) -> torch.Tensor:
+        """Image ``i``'s saliency map [1, H, W] at ``shape`` (empty without saliency maps)."""
+        return torch.zeros(0) if self.saliency is None else load_saliency(self.saliency[i], shape)
+
     def __getitem__(self, i: int):
         img = torch.from_numpy(load_image(self.paths[i], self.size)).permute(2, 0, 1)
-        return img, torch.tensor(self.mos[i], dtype=torch.float32), torch.tensor(self.dist[i], dtype=torch.float32)
+        return (img, torch.tensor(self.mos[i], dtype=torch.float32), torch.tensor(self.dist[i], dtype=torch.float32),
+                self.saliency_of(i, tuple(img.shape[-2:])))
 
 
 def _batches(data: ImageTable, config: TrainConfig, shuffle: bool, generator: torch.Generator, batch_size: int):
-    """Mini-batches (images, mos, dist): from a preloaded tensor or through a DataLoader."""
+    """Mini-batches (images, mos, dist, saliency): from a preloaded tensor or through a DataLoader."""
     if config.preload:
         if not hasattr(data, "_cache"):
-            data._cache = (load_batch(data.paths, data.size), torch.tensor(data.mos, dtype=torch.float32),
-                           torch.tensor(data.dist, dtype=torch.float32))
-        images, mos, dist = data._cache
+            images = load_batch(data.paths, data.size)
+            saliency = (torch.zeros(len(data), 0) if data.saliency is None
+                        else torch.stack([data.saliency_of(i, tuple(images.shape[-2:])) for i in range(len(data))]))
+            data._cache = (images, torch.tensor(data.mos, dtype=torch.float32),
+                           torch.tensor(data.dist, dtype=torch.float32), saliency)
+        images, mos, dist, saliency = data._cache
         order = torch.randperm(len(data), generator=generator) if shuffle else torch.arange(len(data))
         for start in range(0, len(data), batch_size):
             idx = order[start:start + batch_size]
-            yield images[idx], mos[idx], dist[idx]
+            yield images[idx], mos[idx], dist[idx], saliency[idx]
     else:
         loader = torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=generator,
                                              num_workers=min(config.num_workers, os.cpu_count() or 1),  # never more than the cores
@@ -175,8 +215,19 @@ def recalibrate_batchnorm(model: IQAModel, batches) -> None:
     model.train(was_training)
 
 
-def loss_fn(model: IQAModel, images: torch.Tensor, mos: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy on the opinion distribution, or the MSE of the score (in units of 25 MOS points)."""
+def loss_fn(model: IQAModel, images: torch.Tensor, mos: torch.Tensor, dist: torch.Tensor,
+            saliency: torch.Tensor | None = None) -> torch.Tensor:
+    """Cross-entropy on the opinion distribution, or the MSE of the score (in units of 25 MOS points); for a
+    dual-task model (:mod:`iqaxai.models.dual_task`) plus ``sal_weight`` times its saliency loss against
+    ``saliency`` [B, 1, H, W]."""
+    if getattr(model, "dual_task", False):
+        from iqaxai.models.dual_task import saliency_loss
+
+        if saliency is None or saliency.numel() == 0:
+            raise ValueError(f"{model.info.name} learns saliency too: set TrainConfig.saliency_column to the table "
+                             "column of each image's saliency map")
+        score, predicted = model.dual_outputs(images)
+        return F.mse_loss(score / SCORE_SCALE, mos / SCORE_SCALE) + model.sal_weight * saliency_loss(predicted, saliency)
     if model.info.output == "distribution":
         p = model.distribution(images)
         return -(dist * torch.log(p.clamp_min(1e-8))).sum(-1).mean()
@@ -229,7 +280,8 @@ def train_model(model: IQAModel, train: pd.DataFrame, val: pd.DataFrame, config:
     seed_everything(config.seed)
     dev = resolve_device(device)
     model.to(dev)
-    train_data, val_data = ImageTable(train, config.image_size), ImageTable(val, config.image_size)
+    train_data = ImageTable(train, config.image_size, config.saliency_column)
+    val_data = ImageTable(val, config.image_size)
     steps_per_epoch = math.ceil(len(train_data) / config.batch_size)
     if config.max_steps is not None:
         steps_per_epoch = min(steps_per_epoch, config.max_steps)
@@ -244,7 +296,7 @@ def train_model(model: IQAModel, train: pd.DataFrame, val: pd.DataFrame, config:
     ckpt = Path(checkpoint) if checkpoint else None
     state = _read_checkpoint(ckpt, dev) if ckpt else None
     if state is not None:
-        if state["config"] != asdict(config):
+        if state["config"] != config_identity(config):
             raise ValueError(f"checkpoint {ckpt} was written for another configuration; delete it to start again")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -263,14 +315,16 @@ def train_model(model: IQAModel, train: pd.DataFrame, val: pd.DataFrame, config:
         tic = time.perf_counter()
         model.train()
         losses = []
-        for step, (images, mos, dist) in enumerate(_batches(train_data, config, True, generator, config.batch_size)):
+        for step, (images, mos, dist, saliency) in enumerate(_batches(train_data, config, True, generator, config.batch_size)):
             if step == steps_per_epoch:
                 break
-            images, mos, dist = images.to(dev), mos.to(dev), dist.to(dev)
+            images, mos, dist, saliency = images.to(dev), mos.to(dev), dist.to(dev), saliency.to(dev)
             if config.hflip:
                 flip = torch.rand(len(images), generator=generator) < 0.5
                 images = torch.where(flip.to(dev)[:, None, None, None], images.flip(-1), images)
-            loss = loss_fn(model, images, mos, dist)
+                if saliency.numel():
+                    saliency = torch.where(flip.to(dev)[:, None, None, None], saliency.flip(-1), saliency)
+            loss = loss_fn(model, images, mos, dist, saliency)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -329,7 +383,7 @@ def _save_checkpoint(path: Path, model, optimizer, scheduler, generator, history
     tmp = path.with_suffix(".tmp")
     torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                 "generator": generator.get_state(), "torch_rng": torch.get_rng_state(), "history": history,
-                "best": best, "epoch": epoch, "config": asdict(config)}, tmp)
+                "best": best, "epoch": epoch, "config": config_identity(config)}, tmp)
     os.replace(tmp, path)
 
 
@@ -404,8 +458,10 @@ def _model_cache(name: str, profile: str, table: pd.DataFrame, model_kwargs: dic
     """The cache entry of one trained model: its identity is everything that shapes the weights."""
     # the profile's preset shapes the model as much as the overrides do, so both are in the identity
     preset = dict(get_spec(name).presets[check_profile(profile)])
-    key = {"model": name, "profile": profile, "preset": preset, "model_kwargs": dict(model_kwargs), "train": asdict(config),
-           "data": dataset_fingerprint(table)}
+    key = {"model": name, "profile": profile, "preset": preset, "model_kwargs": dict(model_kwargs),
+           "train": config_identity(config), "data": dataset_fingerprint(table)}
+    if config.saliency_column is not None:  # the maps shape the weights as much as the images do
+        key["saliency"] = config_key({"maps": table[config.saliency_column].astype(str).tolist()})
     return ResultsCache("trained_models", key, root=cache_root)
 
 

@@ -36,12 +36,26 @@ salicon     ``salicon/images/{train,val}/COCO_<subset>2014_<id>.jpg``,      640x
 cat2000     ``CAT2000/trainSet/Stimuli/<Category>/<nnn>.jpg``,              1920x1080 JPEG
             ``FIXATIONMAPS/<Category>/<nnn>.jpg``,
             ``FIXATIONLOCS/<Category>/<nnn>.mat`` (``fixLocs``)
+sacid       ``SACID/moses.csv`` (``sequence,test_case,subjective_score``),   512x384 JPEG (compressed),
+            ``SACID/compressed/<sequence>/h264v@targetbbp100=<8|12|16>_    PNG (reference, saliency)
+            preset=<none|p132|p220|p310>.jpg``, ``SACID/reference/
+            <sequence>.png``, ``SACID/saliency/<sequence>.png``
 ==========  ==============================================================  ===========================
 
 The two saliency sets (not written by default) carry no scores: their fixations are the demo world's
 simulated observers (:func:`~iqaxai.data.demo.simulate_fixations`: on the quality cells and decoys alike, at
 the working size, spread over the upscaled pixel) and the maps their Gaussian-smoothed density (sigma of a
 24th of the height), the demo rule.
+
+**SACID** (not written by default) always has two sequences named in the release's style, 12 compressed
+images each (3 bitrate labels x 4 presets) and a saliency map each, the simulated observers' density as
+above. Only the first sequence has its reference PNG: the real repository's index lacks some references too,
+and the loader must still read the set for no-reference metrics (with a DatasetWarning). The pictures are the
+demo ``jpeg`` distortion (not a real codec) at a level set by the bitrate label (8, 12, 16: levels 4, 3, 2);
+the saliency-aware presets ``p132``, ``p220``, ``p310`` render the fixated cells (quality cells and decoys)
+1, 1 and 2 levels milder and the others 1, 2 and 2 levels harsher (levels kept within 1-5). Scores follow
+the demo SACID rule (:func:`iqaxai.data.demo_sacid.comparison_scores`: simulated pairwise votes fitted by
+Bradley-Terry, one 0.0 per sequence) on the demo latent quality (0-100, comparison noise ``TAU`` of 5).
 
 A file ``iqaxai_miniatures.json`` at ``root`` records what was written; no loader reads it. It is also
 what allows a later call to replace those dataset folders: a dataset folder that exists without being
@@ -159,6 +173,14 @@ MIN_VAL = 3
 SALICON_SIZE, SALICON_FACTOR = (640, 480), 4
 CAT2000_SIZE, CAT2000_FACTOR, CAT2000_CATEGORIES = (1920, 1080), 8, ("Action", "Affective", "Art", "Indoor", "OutdoorNatural")
 SPLIT_RATIOS = (0.7, 0.1, 0.2)
+#: SACID: paper-ish size (width, height), working-size divisor, sequence names in the release's style (the
+#: second one's reference is left out on purpose), demo ``jpeg`` level per bitrate label, per preset the
+#: levels milder on fixated cells and harsher elsewhere, and the comparison noise on the 0-100 latent quality.
+SACID_SIZE, SACID_FACTOR = (512, 384), 2
+SACID_SEQUENCES = ("bantersnaps-2IAyiEitv-A-unsplash", "iqaxai-miniature-Qm8r2LzT0aE-unsplash")
+SACID_LEVELS = {8: 4, 12: 3, 16: 2}
+SACID_PRESETS = {"none": (0, 0), "p132": (1, 1), "p220": (1, 2), "p310": (2, 2)}
+SACID_TAU = 5.0
 
 #: Distortion name -> real type id. Names in :data:`iqaxai.data.demo.DISTORTIONS` use the demo's rendering;
 #: the three colour types in :data:`COLOUR_LEVELS` are rendered here.
@@ -548,6 +570,46 @@ def _write_cat2000(folder: Path, n_images: int, seed: int, sources: _Sources, ti
     return {"folder": folder.name, "images": n, "sizes": {"1920x1080": n}}
 
 
+def _write_sacid(folder: Path, n_images: int, seed: int, sources: _Sources, tick: Callable) -> dict:
+    """SACID (github Alexkkir/SACID): ``moses.csv``, ``compressed/<sequence>/<test case>.jpg``,
+    ``saliency/<sequence>.png`` and ``reference/<sequence>.png``, the last for the first sequence only (on
+    purpose, as in the repository's index). Always two sequences of 12 images; ``n_images`` does not apply."""
+    from iqaxai.data.demo_sacid import case_names, comparison_scores
+
+    working = _working(SACID_SIZE, SACID_FACTOR)
+    config = DemoConfig(height=working[1], width=working[0])
+    rows = []
+    for i, sequence in enumerate(SACID_SEQUENCES):
+        rng = _rng(seed, "sacid", i)
+        photo = sources.photos[PHOTOS[int(rng.integers(len(PHOTOS)))]]
+        reference, important, kinds = compose_reference(photo, config, rng)
+        ref8 = to_uint8(reference)
+        attended = np.array([k for k, kind in enumerate(kinds) if kind in ("quality", "decoy")])
+        points = simulate_fixations(reference, attended, config, rng)
+        xy = np.clip(np.floor((points + rng.random(points.shape)) * SACID_FACTOR), 0, np.array(SACID_SIZE) - 1).astype(int)
+        density = fixation_density((SACID_SIZE[1], SACID_SIZE[0]), xy, sigma=SACID_SIZE[1] / 24)
+        _save(_density_image(density), folder / "saliency" / f"{sequence}.png")
+        if i == 0:  # later sequences have no reference: no-reference metrics must run without one
+            _save(_upscaled(ref8, SACID_SIZE), folder / "reference" / f"{sequence}.png")
+        fixated = cell_mask(ref8.shape, attended, config.grid)[..., None]
+        rendered = {level: to_uint8(apply_distortion(ref8 / 255.0, "jpeg", level, rng)) for level in range(1, 6)}
+        quality = []
+        for case, label, preset in case_names():
+            milder, harsher = SACID_PRESETS[preset]
+            level = SACID_LEVELS[label]
+            image = np.where(fixated, rendered[max(level - milder, 1)], rendered[min(level + harsher, 5)])
+            _save(_upscaled(image, SACID_SIZE), folder / "compressed" / sequence / f"{case}.jpg")
+            quality.append(latent_quality(cell_visibility(ref8, image, config.grid), important))
+            tick()
+        scores, _ = comparison_scores(np.array(quality), rng, tau=SACID_TAU)
+        rows += [dict(sequence=sequence, test_case=case, subjective_score=float(score))
+                 for (case, _, _), score in zip(case_names(), scores)]
+    pd.DataFrame(rows).to_csv(folder / "moses.csv", index=False)
+    size = f"{SACID_SIZE[0]}x{SACID_SIZE[1]}"
+    return {"folder": folder.name, "images": len(rows), "sequences": len(SACID_SEQUENCES), "references": 1,
+            "missing_references": list(SACID_SEQUENCES[1:]), "sizes": {size: len(rows) + 1}}
+
+
 _WRITERS: dict[str, tuple[str, Callable]] = {
     "koniq10k": ("koniq10k", _write_koniq),
     "spaq": ("SPAQ", _write_spaq),
@@ -556,6 +618,7 @@ _WRITERS: dict[str, tuple[str, Callable]] = {
     "kadid10k": ("kadid10k", _write_kadid),
     "salicon": ("salicon", _write_salicon),
     "cat2000": ("CAT2000", _write_cat2000),
+    "sacid": ("SACID", _write_sacid),
 }
 
 
@@ -565,6 +628,8 @@ def _planned(name: str, n_images: int) -> int:
         return fr_references(n_images) * VERSIONS_PER_REFERENCE
     if name in ("salicon", "cat2000"):
         return (2 if name == "salicon" else 1) * max(int(n_images), 1)
+    if name == "sacid":
+        return len(SACID_SEQUENCES) * len(SACID_LEVELS) * len(SACID_PRESETS)
     return nr_count(n_images) + (CLIVE_TRAINING if name == "clive" else 0)
 
 
@@ -628,7 +693,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         description="Write synthetic paper-shaped miniatures of the IQA datasets (official layouts and image sizes, "
                     "demo-world pictures and scores) for a dry run of the paper profile. Not data.")
     parser.add_argument("--root", required=True, help="data root to write under (use it as IQAXAI_DATA)")
-    parser.add_argument("--datasets", default=",".join(DATASETS), help=f"comma-separated (default {','.join(DATASETS)}; also salicon, cat2000)")
+    parser.add_argument("--datasets", default=",".join(DATASETS), help=f"comma-separated (default {','.join(DATASETS)}; also salicon, cat2000, sacid)")
     parser.add_argument("--n-images", type=int, default=24, help="rated images per dataset (default 24; see the docs)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -146,6 +146,24 @@ _SPECS = [
         train={"smoke": _SMOKE, "paper": _PAPER},
         weights="ResNet50 ImageNet (torchvision IMAGENET1K_V1); head trained here",
     ),
+    # the dual-task Baselines (saliency paper III-C): trained by notebook 12 on an IQA set with saliency maps
+    # (TrainConfig.saliency_column), with the Baseline's backbones and schedules
+    ModelSpec(
+        "baseline_sal_loss", "iqaxai.models.dual_task:SalLossBaseline", "Baseline-Sal-Loss",
+        "saliency paper Baseline + 1x1 conv + sigmoid saliency decoder, IQA + saliency loss",
+        presets={"smoke": {"backbone": "tiny", "pretrained": False},
+                 "paper": {"backbone": "efficientnet_b0", "pretrained": True}},
+        train={"smoke": _SMOKE, "paper": _PAPER},
+        weights="EfficientNet-B0 ImageNet (torchvision IMAGENET1K_V1); head and decoder trained here",
+    ),
+    ModelSpec(
+        "baseline_gradcam_loss", "iqaxai.models.dual_task:GradCAMLossBaseline", "Baseline-GradCAM-Loss",
+        "saliency paper Baseline trained with its own Grad-CAM in a saliency loss (no extra parameters)",
+        presets={"smoke": {"backbone": "tiny", "pretrained": False},
+                 "paper": {"backbone": "efficientnet_b0", "pretrained": True}},
+        train={"smoke": _SMOKE, "paper": _PAPER},
+        weights="EfficientNet-B0 ImageNet (torchvision IMAGENET1K_V1); head trained here",
+    ),
 ]
 
 #: name -> spec of every registered model.
