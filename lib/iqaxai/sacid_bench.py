@@ -254,15 +254,8 @@ class _Pyiqa:
 
     def create(self, name: str, device: str | torch.device, kwargs: Mapping[str, Any]):
         """``pyiqa.create_metric``, after checking pyiqa's weight cache; downloads fail fast offline."""
-        pa, pyiqa = self.adapter, self.module
-        cache_dir = pa.pyiqa_cache_dir(pyiqa)
-        urls = pa._expected_downloads(pyiqa, name, dict(kwargs))
-        missing = [u for u in urls if not os.path.exists(os.path.join(cache_dir, pa._url_filename(u)))]
-        if missing and not self.network(*pa._host_port(missing[0])):
-            host = pa._host_port(missing[0])[0]
-            raise RuntimeError(pa._offline_message(name, cache_dir, [pa._url_filename(u) for u in missing], host))
-        with pa._download_guard(name, self.network), self._hub_offline_if_unreachable():
-            return pyiqa.create_metric(name, as_loss=False, device=device, **kwargs)
+        with self._hub_offline_if_unreachable(), _without_download_notices():
+            return self.adapter.create_metric(self.module, name, device, dict(kwargs), self.network)
 
     @contextlib.contextmanager
     def _hub_offline_if_unreachable(self) -> Iterator[None]:
@@ -280,6 +273,23 @@ class _Pyiqa:
             yield
         finally:
             constants.HF_HUB_OFFLINE = previous
+
+
+@contextlib.contextmanager
+def _without_download_notices() -> Iterator[None]:
+    """Drop the "Downloading: <url>" lines pyiqa prints before a download that the offline guard then refuses
+    (the refusal is the skipped row's reason); everything else printed is passed on."""
+    import io
+    import sys
+
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            yield
+    finally:
+        for buffer, stream in ((out, sys.stdout), (err, sys.stderr)):
+            kept = [line for line in buffer.getvalue().splitlines(keepends=True) if not line.startswith("Downloading: ")]
+            stream.write("".join(kept))
 
 
 def _arch_error(pyiqa, arch: str) -> str:

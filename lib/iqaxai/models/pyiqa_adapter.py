@@ -293,6 +293,23 @@ def _download_guard(metric_name: str, network: _NetworkCheck):
             module.download_url_to_file = function
 
 
+def create_metric(pyiqa, metric_name: str, device: str | torch.device | None, metric_kwargs: dict,
+                  network: _NetworkCheck | None = None):
+    """``pyiqa.create_metric(metric_name, as_loss=False)`` after looking its weights up in pyiqa's cache: a
+    RuntimeError naming the missing files when they are absent and their host does not answer (at once under
+    ``HF_HUB_OFFLINE``), and downloads during creation fail fast the same way (:func:`_download_guard`)."""
+    network = network or _NetworkCheck()
+    cache_dir = pyiqa_cache_dir(pyiqa)
+    urls = _expected_downloads(pyiqa, metric_name, dict(metric_kwargs))
+    missing = [u for u in urls if not os.path.exists(os.path.join(cache_dir, _url_filename(u)))]
+    if missing:
+        host, port = _host_port(missing[0])
+        if not network(host, port):
+            raise RuntimeError(_offline_message(metric_name, cache_dir, [_url_filename(u) for u in missing], host))
+    with _download_guard(metric_name, network):
+        return pyiqa.create_metric(metric_name, as_loss=False, device=device, **metric_kwargs)
+
+
 # ----------------------------------------------------------------------------------------------------
 # The model
 # ----------------------------------------------------------------------------------------------------
@@ -325,16 +342,7 @@ class PyiqaModel(IQAModel):
         _check_no_reference(metric_name, cfg.get("metric_mode"))
 
         cache_dir = pyiqa_cache_dir(pyiqa)
-        network = _NetworkCheck()
-        urls = _expected_downloads(pyiqa, metric_name, metric_kwargs)
-        missing = [u for u in urls if not os.path.exists(os.path.join(cache_dir, _url_filename(u)))]
-        if missing:
-            host, port = _host_port(missing[0])
-            if not network(host, port):
-                raise RuntimeError(_offline_message(metric_name, cache_dir, [_url_filename(u) for u in missing], host))
-
-        with _download_guard(metric_name, network):
-            metric = pyiqa.create_metric(metric_name, as_loss=False, device=device, **metric_kwargs)
+        metric = create_metric(pyiqa, metric_name, device, metric_kwargs)
         _check_no_reference(metric_name, getattr(metric, "metric_mode", None))
 
         self.metric_name = metric_name
