@@ -60,7 +60,7 @@ class TrainConfig:
     eval_batch_size: int = 32
     max_steps: int | None = None  # optimiser steps per epoch at most (the dry run's cut schedule); None: every batch
     recalibrate_bn: bool = False  # set BatchNorm statistics from the training images before training (random backbones)
-    saliency_column: str | None = None  # table column of each image's saliency map (dual-task models: notebook 12)
+    saliency_column: str | None = None  # table column of each image's saliency map (dual-task models: notebook 11)
 
 
 def config_identity(config: TrainConfig) -> dict:
@@ -107,7 +107,7 @@ def targets(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_saliency(path: str, shape: tuple[int, int]) -> torch.Tensor:
-    """A saliency map (grey levels, any size) as float [1, H, W] in [0, 1] at ``shape`` (area or bilinear)."""
+    """A saliency map (grey levels, any size) as float [1, H, W] in [0, 1] at ``shape`` (bilinear, antialiased)."""
     from PIL import Image
 
     try:

@@ -146,7 +146,7 @@ _SPECS = [
         train={"smoke": _SMOKE, "paper": _PAPER},
         weights="ResNet50 ImageNet (torchvision IMAGENET1K_V1); head trained here",
     ),
-    # the dual-task Baselines (saliency paper III-C): trained by notebook 12 on an IQA set with saliency maps
+    # the dual-task Baselines (saliency paper III-C): trained by notebook 11 on an IQA set with saliency maps
     # (TrainConfig.saliency_column), with the Baseline's backbones and schedules
     ModelSpec(
         "baseline_sal_loss", "iqaxai.models.dual_task:SalLossBaseline", "Baseline-Sal-Loss",
