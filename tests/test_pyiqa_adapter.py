@@ -392,3 +392,24 @@ def test_the_explanation_layer_is_named_by_the_caller(fake, probe):
     assert model.target_layer() is model.metric.net.hidden[0].conv
     with pytest.raises(ValueError, match="not a layer"):
         PyiqaModel("fakeiqa", device="cpu", target="scale").target_layer()
+
+
+def test_a_metric_whose_dependencies_are_missing_is_a_runtime_error_naming_them(fake, tmp_path, monkeypatch):
+    """pyiqa installed without its dependencies: a missing package, or an architecture whose module does not
+    import (pyiqa then only says the name is not in its registry), is named in a RuntimeError."""
+    archs = tmp_path / "pyiqa" / "archs"
+    archs.mkdir(parents=True)
+    (archs / "cfanet_arch.py").write_text("import no_such_package_here\n\nclass CFANet(object):\n    pass\n")
+    fake.__file__ = str(tmp_path / "pyiqa" / "__init__.py")
+    monkeypatch.setitem(sys.modules, "pyiqa.archs.cfanet_arch", None)  # importing it fails as the real one would
+
+    def failing(metric_name, as_loss=False, device=None, **kwargs):
+        if metric_name == "needs_clip":
+            raise ModuleNotFoundError("No module named 'clip'", name="clip")
+        raise KeyError("No object named 'CFANet' found in 'arch' registry!")
+
+    monkeypatch.setattr(fake, "create_metric", failing)
+    with pytest.raises(RuntimeError, match=r"needs the missing package 'clip'"):
+        pyiqa_adapter.create_metric(fake, "needs_clip", "cpu", {})
+    with pytest.raises(RuntimeError, match=r"pyiqa\.archs\.cfanet_arch does not import"):
+        pyiqa_adapter.create_metric(fake, "topiq_nr", "cpu", {})

@@ -39,7 +39,6 @@ from __future__ import annotations
 import contextlib
 import difflib
 import hashlib
-import importlib
 import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -292,30 +291,13 @@ def _without_download_notices() -> Iterator[None]:
             stream.write("".join(kept))
 
 
-def _arch_error(pyiqa, arch: str) -> str:
-    """Why pyiqa's module defining the architecture ``arch`` does not import ("" if it does or is not found)."""
-    folder = Path(pyiqa.__file__).parent / "archs"
-    for path in sorted(folder.glob("*_arch.py")):
-        if f"class {arch}(" in path.read_text(errors="ignore"):
-            try:
-                importlib.import_module(f"pyiqa.archs.{path.stem}")
-            except Exception as err:  # noqa: BLE001 - the import error is the answer
-                return f"pyiqa.archs.{path.stem} does not import ({_one_line(err)})"
-    return ""
-
-
 def _creation_reason(pyiqa, name: str, err: Exception) -> str:
     """One line on why pyiqa could not create ``name``."""
     why = _one_line(err)
-    if isinstance(err, ModuleNotFoundError) and err.name:
-        why = f"missing dependency {err.name!r} ({why})"
-    elif type(err).__name__ == "LocalEntryNotFoundError":
+    if type(err).__name__ == "LocalEntryNotFoundError":
         why = "a backbone or weight file is not in the Hugging Face cache and the hub cannot be reached (offline)"
-    elif why.startswith(prefix := f"RuntimeError: pyiqa metric {name!r}: "):  # the adapter's offline message
+    elif why.startswith(prefix := f"RuntimeError: pyiqa metric {name!r}: "):  # the adapter's explanations
         why = why[len(prefix):]
-    elif isinstance(err, KeyError) and "registry" in str(err):
-        arch = str(err).split("'")[1] if str(err).count("'") >= 2 else ""
-        why = _arch_error(pyiqa, arch) or why
     return f"cannot create pyiqa metric {name!r}: {why}"
 
 

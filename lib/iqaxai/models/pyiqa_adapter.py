@@ -55,6 +55,7 @@ import os
 import socket
 import sys
 import threading
+from pathlib import Path
 from urllib.parse import urlparse
 
 import torch
@@ -307,7 +308,30 @@ def create_metric(pyiqa, metric_name: str, device: str | torch.device | None, me
         if not network(host, port):
             raise RuntimeError(_offline_message(metric_name, cache_dir, [_url_filename(u) for u in missing], host))
     with _download_guard(metric_name, network):
-        return pyiqa.create_metric(metric_name, as_loss=False, device=device, **metric_kwargs)
+        try:
+            return pyiqa.create_metric(metric_name, as_loss=False, device=device, **metric_kwargs)
+        except ModuleNotFoundError as err:  # pyiqa installed without the dependencies of this metric
+            raise RuntimeError(f"pyiqa metric {metric_name!r}: it needs the missing package {err.name!r} "
+                               "(pip install -e '.[pyiqa]')") from err
+        except KeyError as err:  # pyiqa registers an architecture only if its module imports
+            if "registry" not in str(err):
+                raise
+            arch = str(err).split("'")[1] if str(err).count("'") >= 2 else ""
+            why = _arch_import_error(pyiqa, arch) or str(err)
+            raise RuntimeError(f"pyiqa metric {metric_name!r}: {why}") from err
+
+
+def _arch_import_error(pyiqa, arch: str) -> str:
+    """Why pyiqa's module defining the architecture ``arch`` does not import ("" if it does or is not found)."""
+    folder = Path(pyiqa.__file__).parent / "archs"
+    for path in sorted(folder.glob("*_arch.py")):
+        if f"class {arch}(" in path.read_text(errors="ignore"):
+            try:
+                importlib.import_module(f"pyiqa.archs.{path.stem}")
+            except Exception as err:  # noqa: BLE001 - the import error is the answer
+                text = " ".join(str(err).split())
+                return f"pyiqa.archs.{path.stem} does not import ({type(err).__name__}: {text[:200]}; pip install -e '.[pyiqa]')"
+    return ""
 
 
 # ----------------------------------------------------------------------------------------------------
