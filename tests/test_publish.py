@@ -196,3 +196,11 @@ def test_publish_writes_every_notebook_with_a_copy_and_reports_sizes(tmp_path, c
 
     assert set(papermill.inspect_notebook(str(out / "99_synthetic.ipynb"))) == {"profile", "n_images", "device"}
     assert publish.main(["--executed", str(tmp_path / "none"), "--notebooks", str(books)]) == 1
+
+
+def test_a_cells_temporary_file_is_written_as_cell():
+    from iqaxai.publish import relative_paths
+
+    text = "/tmp/ipykernel_10537/2751461343.py:7: RuntimeWarning: maps never had a gradient"
+    assert relative_paths(text, []) == "<cell>:7: RuntimeWarning: maps never had a gradient"
+    assert relative_paths('File "/var/folders/q1/T/ipykernel_1/22.py", line 3', []) == 'File "<cell>", line 3'

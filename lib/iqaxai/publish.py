@@ -10,7 +10,7 @@ the copy is stale and nothing is written). What a regeneration would otherwise c
 - widget outputs (tqdm's bars in a kernel with ipywidgets) and progress on stderr: the headless progress lines
   of :func:`iqaxai.runtime.progress`, tqdm's carriage-return bars and tqdm's warnings; other stderr stays;
 - absolute paths: the repository, its virtual environment, the results cache and the home folder are written
-  as relative paths or ``<site-packages>``, ``<cache>``, ``~``;
+  as relative paths or ``<site-packages>``, ``<cache>``, ``~``, a cell's temporary file as ``<cell>``;
 - large images: every ``image/png`` output wider than ``max_width`` pixels is scaled down, and each is
   re-encoded as an optimised palette PNG (Pillow's quantize) when that is smaller.
 """
@@ -41,6 +41,7 @@ INJECTED = "injected-parameters"
 _TQDM_BAR = re.compile(r"\d+%\|.*\|\s*[\d.]+[kMGT]?/[\d.?]+[kMGT]?")  # " 45%|####5     | 9/20 [00:03<00:04, ...]"
 _TQDM_WARNING = re.compile(r":\d+: Tqdm\w*Warning: ")
 _TEXT_MIMES = ("text/plain", "text/html", "text/markdown", "text/latex", "application/javascript")
+_CELL_FILE = re.compile(r"/[^\s'\"<>]*/ipykernel_\d+/\d+\.py")
 _ABSOLUTE = re.compile(r"(?<![\w.~<>/-])/(?:tmp|home|root|Users|work|var|mnt|opt|srv|data|scratch)/[^\s'\"<>]*")
 
 
@@ -101,10 +102,11 @@ def path_replacements(root: Path | None = None) -> list[tuple[str, str]]:
 
 
 def relative_paths(text: str, replacements: list[tuple[str, str]]) -> str:
-    """``text`` with every absolute path of ``replacements`` replaced."""
+    """``text`` with every absolute path of ``replacements`` replaced, and a notebook cell's temporary file
+    (``/tmp/ipykernel_<pid>/<hash>.py``, where a warning raised for cell code points) written as ``<cell>``."""
     for old, new in replacements:
         text = text.replace(old, new)
-    return text
+    return _CELL_FILE.sub("<cell>", text)
 
 
 def clean_stderr(text: str) -> str:

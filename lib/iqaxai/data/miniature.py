@@ -389,14 +389,7 @@ def _write_deterministic_xlsx(frame: pd.DataFrame, path: Path) -> None:
     ws.append(list(frame.columns))
     for row in frame.itertuples(index=False):
         ws.append([v.item() if isinstance(v, np.generic) else v for v in row])
-    buf = io.BytesIO()
-    wb.save(buf)
-    with zipfile.ZipFile(io.BytesIO(buf.getvalue())) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            data = src.read(info.filename)
-            if info.filename == "docProps/core.xml":
-                data = re.sub(rb"(<dcterms:(created|modified)[^>]*>)[^<]*(</dcterms:)", rb"\g<1>" + _FIXED_TIME.encode() + rb"\3", data)
-            dst.writestr(zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0)), data, zipfile.ZIP_DEFLATED)
+    _save_deterministic_workbook(wb, path)
 
 
 def _save_deterministic_workbook(wb, path: Path) -> None:
