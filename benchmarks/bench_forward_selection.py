@@ -73,7 +73,7 @@ def main() -> None:
         others = rng.choice(np.setdiff1d(np.arange(Q.shape[1]), [sel.maps[0]]), n_loop - 1, replace=False)
         cols = np.sort(np.append(others, sel.maps[0]))
     start = time.perf_counter()
-    scipy_plcc = np.array([stats.plcc_logistic(Q[:, j], mos) for j in cols])
+    scipy_plcc = np.array([stats.plcc_logistic(Q[:, j], mos, monotone=False) for j in cols])
     t_loop = time.perf_counter() - start
     per_candidate = t_loop / cols.size
     _, ours = fs.fit_logistic5_batch(Q[:, cols].T, mos, threads=args.threads)

@@ -40,7 +40,7 @@ def test_batched_fit_matches_scipy_and_is_never_below_it(seed):
     X, Y = _sigmoid_data(seed)
     for x, y in zip(X, Y):
         params, plcc = fit_logistic5_batch(x[None], y)
-        ref = stats.plcc_logistic(x, y)
+        ref = stats.plcc_logistic(x, y, monotone=False)  # the batched fitter is the free fit
         assert plcc[0] == pytest.approx(ref, abs=1e-3)
         assert plcc[0] >= ref - 1e-6
         # the parameters are those of the curve whose PLCC is reported, with b2 >= 0

@@ -58,13 +58,65 @@ def test_logistic_recovers_planted_parameters():
 def test_logistic_on_other_scales_and_negative_slope():
     rng = np.random.default_rng(2)
     pred = rng.uniform(-5, 50, 200)
-    planted = np.array([-40.0, 0.3, 20.0, 0.05, 60.0])  # decreasing curve, MOS on 0..100
+    # decreasing in the middle, MOS on 0..100; the small linear term turns it up at both ends of the range
+    planted = np.array([-40.0, 0.3, 20.0, 0.05, 60.0])
     mos = stats.logistic5(pred, *planted)
-    fitted = stats.fit_logistic5(pred, mos)
+    fitted = stats.fit_logistic5(pred, mos, monotone=False)
     assert fitted[1] >= 0  # reported in the canonical sign
     np.testing.assert_allclose(stats.logistic5(pred, *fitted), mos, atol=1e-5)
     noisy = mos + rng.normal(scale=2.0, size=mos.size)
+    assert stats.plcc_logistic(pred, noisy, monotone=False) > abs(stats.plcc(pred, noisy))
     assert stats.plcc_logistic(pred, noisy) > abs(stats.plcc(pred, noisy))
+
+
+def _slopes_on_grid(pred, b):
+    grid = np.linspace(pred.min(), pred.max(), 4001)
+    return np.diff(stats.logistic5(grid, *b))
+
+
+def test_monotone_logistic_never_decreases_where_the_free_fit_does():
+    # rising data with a step down in the middle: the free least-squares logistic follows the step and
+    # falls steeply there; the monotone fit (the default) must not fall anywhere on the range
+    rng = np.random.default_rng(0)
+    pred = rng.uniform(0, 1, 300)
+    mos = 3 * pred - 2.0 * (pred > 0.5) + rng.normal(scale=0.1, size=pred.size)
+    free = stats.fit_logistic5(pred, mos, monotone=False)
+    assert _slopes_on_grid(pred, free).min() < -0.1
+    assert not stats.is_monotone((pred.min(), pred.max()), free)
+    fitted = stats.fit_logistic5(pred, mos)
+    assert _slopes_on_grid(pred, fitted).min() >= 0
+    assert stats.is_monotone((pred.min(), pred.max()), fitted)
+    # it is still a fit: better than the constant, no better than the unconstrained optimum
+    sse = np.sum((stats.logistic5(pred, *fitted) - mos) ** 2)
+    assert np.sum((stats.logistic5(pred, *free) - mos) ** 2) <= sse < np.sum((mos - mos.mean()) ** 2)
+
+
+def test_monotone_logistic_follows_a_decreasing_trend():
+    rng = np.random.default_rng(3)
+    pred = rng.uniform(-5, 50, 200)
+    mos = stats.logistic5(pred, *[-40.0, 0.3, 20.0, 0.05, 60.0]) + rng.normal(scale=2.0, size=pred.size)
+    free = stats.fit_logistic5(pred, mos, monotone=False)
+    fitted = stats.fit_logistic5(pred, mos)
+    assert _slopes_on_grid(pred, free).max() > 0 > _slopes_on_grid(pred, free).min()  # turns up at the ends
+    assert _slopes_on_grid(pred, fitted).max() <= 0  # never increases
+    assert stats.plcc_logistic(pred, mos) == pytest.approx(stats.plcc_logistic(pred, mos, monotone=False), abs=0.01)
+
+
+def test_monotone_fit_keeps_a_monotone_free_fit():
+    rng = np.random.default_rng(4)
+    pred = rng.uniform(0, 1, 200)
+    mos = stats.logistic5(pred, 3.0, 8.0, 0.5, 0.2, 2.0) + rng.normal(scale=0.05, size=pred.size)
+    np.testing.assert_array_equal(stats.fit_logistic5(pred, mos), stats.fit_logistic5(pred, mos, monotone=False))
+
+
+def test_logistic_slopes_closed_form():
+    # slope b1 b2 s (1 - s) + b4: at the centre s = 1/2 gives b1 b2 / 4 + b4; far away it tends to b4
+    b = [2.0, 4.0, 0.0, -0.5, 1.0]
+    lo, hi = stats.logistic5_slopes((-10.0, 10.0), b)
+    assert hi == pytest.approx(2.0 * 4.0 / 4 - 0.5)
+    assert lo == pytest.approx(-0.5, abs=1e-12)
+    assert not stats.is_monotone((-10.0, 10.0), b)
+    assert stats.is_monotone((-0.1, 0.1), b)  # near the centre the logistic's rise wins
 
 
 def test_logistic_needs_five_items():

@@ -24,6 +24,8 @@ __all__ = [
     "krcc",
     "logistic5",
     "fit_logistic5",
+    "logistic5_slopes",
+    "is_monotone",
     "map_logistic",
     "plcc_logistic",
     "grouped_krcc",
@@ -96,7 +98,47 @@ def logistic5(x: ArrayLike, b1: float, b2: float, b3: float, b4: float, b5: floa
     return b1 * (0.5 - special.expit(-b2 * (x - b3))) + b4 * x + b5
 
 
-def fit_logistic5(pred: ArrayLike, mos: ArrayLike, maxfev: int = 20000) -> np.ndarray:
+def logistic5_slopes(pred_range: tuple[float, float], b: ArrayLike) -> np.ndarray:
+    """Smallest and largest slope of :func:`logistic5` with parameters ``b`` over ``[lo, hi]``.
+
+    The slope is b1 b2 s (1 - s) + b4 with s = expit(b2 (x - b3)); s (1 - s) is largest at x = b3 and
+    falls monotonically away from it, so the extremes lie at the ends of the range and at b3 (clipped).
+    """
+    b1, b2, b3, b4, _ = np.asarray(b, dtype=float)
+    lo, hi = pred_range
+    x = np.array([lo, hi, min(max(b3, lo), hi)])
+    s = special.expit(b2 * (x - b3))
+    slopes = b1 * b2 * s * (1.0 - s) + b4
+    return np.array([slopes.min(), slopes.max()])
+
+
+def is_monotone(pred_range: tuple[float, float], b: ArrayLike) -> bool:
+    """Whether the logistic never changes direction over ``pred_range`` (slope never of both signs)."""
+    lo, hi = logistic5_slopes(pred_range, b)
+    return bool(lo >= 0 or hi <= 0)
+
+
+def _curve_fits(xs: np.ndarray, ys: np.ndarray, starts: list[list[float]], bounds, maxfev: int
+                ) -> tuple[tuple[float, np.ndarray] | None, str]:
+    """Best (SSE, parameters) of :func:`logistic5` over the ``starts`` (bounded trust region if ``bounds``)."""
+    best: tuple[float, np.ndarray] | None = None
+    last_error = ""
+    for p0 in starts:
+        kwargs = {"bounds": bounds, "max_nfev": maxfev} if bounds is not None else {"maxfev": maxfev}
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optimize.OptimizeWarning)
+                c, _ = optimize.curve_fit(logistic5, xs, ys, p0=p0, **kwargs)
+        except (RuntimeError, ValueError) as exc:
+            last_error = str(exc)
+            continue
+        sse = float(np.sum((logistic5(xs, *c) - ys) ** 2))
+        if np.all(np.isfinite(c)) and np.isfinite(sse) and (best is None or sse < best[0]):
+            best = (sse, c)
+    return best, last_error
+
+
+def fit_logistic5(pred: ArrayLike, mos: ArrayLike, maxfev: int = 20000, monotone: bool = True) -> np.ndarray:
     """Fit :func:`logistic5` mapping ``pred`` to ``mos``; returns ``[b1, b2, b3, b4, b5]`` with b2 >= 0.
 
     The fit runs on standardised data (zero mean, unit standard deviation) and the parameters
@@ -108,30 +150,31 @@ def fit_logistic5(pred: ArrayLike, mos: ArrayLike, maxfev: int = 20000) -> np.nd
     trade off without end, the same starts are refitted by the bounded trust-region method with the
     slope limited to |b2| <= 50/std(pred) and the centre b3 to the range of ``pred``. The pair
     (b1, b2) and (-b1, -b2) describe the same curve, so the result is reported with b2 >= 0.
+
+    ``monotone`` (default; the thesis, Sec. 3.2.3, and VQEG practice require a monotonic mapping): when
+    the best free fit changes direction inside the range of ``pred`` (:func:`is_monotone`), the curve is
+    refitted with b1 b2 and b4 constrained to the sign of the linear correlation (bounded trust region),
+    which makes it monotone everywhere; a free fit that is already monotone is kept, being the least-squares
+    optimum. ``monotone=False`` returns the free fit.
     """
     x, y = _validate(pred, mos, names=("pred", "mos"), min_items=5)
     mx, sx, my, sy = x.mean(), x.std(), y.mean(), y.std()
     xs, ys = (x - mx) / sx, (y - my) / sy
     sign = 1.0 if np.corrcoef(xs, ys)[0, 1] >= 0 else -1.0
-    best: tuple[float, np.ndarray] | None = None
-    last_error = ""
+    starts = [[ys.max() - ys.min(), sign * slope, 0.0, 0.0, 0.0] for slope in (1.0, 4.0)]
     bounds = ([-np.inf, -50.0, xs.min(), -np.inf, -np.inf], [np.inf, 50.0, xs.max(), np.inf, np.inf])
-    for bounded in (False, True):
-        for slope in (1.0, 4.0):
-            p0 = [ys.max() - ys.min(), sign * slope, 0.0, 0.0, 0.0]
-            kwargs = {"bounds": bounds, "max_nfev": maxfev} if bounded else {"maxfev": maxfev}
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", optimize.OptimizeWarning)
-                    c, _ = optimize.curve_fit(logistic5, xs, ys, p0=p0, **kwargs)
-            except (RuntimeError, ValueError) as exc:
-                last_error = str(exc)
-                continue
-            sse = float(np.sum((logistic5(xs, *c) - ys) ** 2))
-            if np.all(np.isfinite(c)) and np.isfinite(sse) and (best is None or sse < best[0]):
-                best = (sse, c)
+    best, last_error = _curve_fits(xs, ys, starts, None, maxfev)
+    if best is None:
+        best, last_error = _curve_fits(xs, ys, starts, bounds, maxfev)
+    if monotone and (best is None or not is_monotone((xs.min(), xs.max()), best[1])):
+        # fitted to sign * ys: b1 >= 0, b2 >= 0, b4 >= 0 is an increasing curve; flipped back below
+        increasing = ([0.0, 0.0, xs.min(), 0.0, -np.inf], [np.inf, 50.0, xs.max(), np.inf, np.inf])
+        up_starts = [[ys.max() - ys.min(), slope, 0.0, 0.0, 0.0] for slope in (1.0, 4.0)]
+        best, last_error = _curve_fits(xs, sign * ys, up_starts, increasing, maxfev)
         if best is not None:
-            break
+            c = best[1].copy()
+            c[[0, 3, 4]] *= sign
+            best = (best[0], c)
     if best is None:
         raise StatsError(
             "the 5-parameter logistic fit did not converge"
@@ -145,14 +188,14 @@ def fit_logistic5(pred: ArrayLike, mos: ArrayLike, maxfev: int = 20000) -> np.nd
     return b
 
 
-def map_logistic(pred: ArrayLike, mos: ArrayLike) -> np.ndarray:
-    """Predictions mapped onto the MOS scale by the fitted 5-parameter logistic."""
-    return logistic5(pred, *fit_logistic5(pred, mos))
+def map_logistic(pred: ArrayLike, mos: ArrayLike, monotone: bool = True) -> np.ndarray:
+    """Predictions mapped onto the MOS scale by the fitted (by default monotone) 5-parameter logistic."""
+    return logistic5(pred, *fit_logistic5(pred, mos, monotone=monotone))
 
 
-def plcc_logistic(pred: ArrayLike, mos: ArrayLike) -> float:
+def plcc_logistic(pred: ArrayLike, mos: ArrayLike, monotone: bool = True) -> float:
     """PLCC between the logistic-mapped predictions and MOS (the usual IQA practice)."""
-    mapped = map_logistic(pred, mos)
+    mapped = map_logistic(pred, mos, monotone)
     a, b = _validate(mapped, mos, names=("logistic-mapped pred", "mos"))
     return float(sps.pearsonr(a, b)[0])
 
