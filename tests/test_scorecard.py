@@ -37,8 +37,8 @@ def test_scorecard_pairs_each_published_number_with_the_run_value(tmp_path):
     zeroed = card.loc["Sec. 4.2, mean PLCC with the important half (averaged measure) zeroed"]
     assert zeroed["paper value"] == AVERAGED_MEASURE_ZEROING["important zeroed"] and np.isnan(zeroed["reproduced"])
     # + the saliency paper's Table I (8 methods x 4 metrics), Table II (its 60 numbers) and Table III (25 x 3),
-    # and the feature-map paper's Tables 1-2 (2 backbones x 5 datasets x 3 numbers)
-    assert len(card) == 5 * 5 + 4 + 4 * 5 + 2 + 8 * 4 + 60 + 25 * 3 + 30
+    # the feature-map paper's Tables 1-2 (2 backbones x 5 datasets x 3 numbers) and the thesis' Table 4.3 (4 x 5 x 2)
+    assert len(card) == 5 * 5 + 4 + 4 * 5 + 2 + 8 * 4 + 60 + 25 * 3 + 30 + 40
 
 
 def test_saliency_table_i_prefers_salicon_and_reads_the_raw_maps(tmp_path):
@@ -90,3 +90,21 @@ def test_feature_map_tables_are_read_by_backbone_and_paper_dataset(tmp_path):
     assert (tid["paper value"].item(), tid["reproduced"].item()) == (0.90, 0.85)
     assert card.loc["Table 1, alexnet: n selected"].set_index("dataset").loc["demo world", "reproduced"] == 7
     assert sel[sel["dataset"] == "csiq"]["reproduced"].isna().all()  # not in the run: not reproduced
+
+
+def test_thesis_table_4_3_is_read_from_the_outlier_counts(tmp_path):
+    koniq, pooled = tmp_path / "koniq10k", tmp_path / "pooled"
+    rows = [{"model": m, "dataset": d, "top_percent": p, "method": "combined", "n_images": 1162, "n_methods": 3,
+             "outliers": u + o, "under": u, "over": o}
+            for m, d, p, u, o in [("dbcnn", "CLIVE", 5.0, 3, 17), ("dbcnn", "CLIVE", 30.0, 40, 90), ("musiq", "CLIVE", 5.0, 9, 8),
+                                  ("dbcnn", "demo world", 5.0, 1, 2)]]
+    _write(koniq, "06_outlier_counts", pd.DataFrame(rows))
+    card = scorecard({"KonIQ-10k": (koniq, "koniq10k")}, ("KonIQ-10k", pooled))
+    thesis = card[card["paper"] == "XAI thesis"].set_index(["dataset", "item"])
+    assert len(thesis) == 40  # 4 datasets x 5 models x under/over
+    under = thesis.loc[("CLIVE", "Table 4.3, DBCNN: underestimated outliers (5 %, combined)")]
+    assert (under["paper value"], under["reproduced"]) == (4, 3)  # the 5 % row, not the 30 % one
+    assert thesis.loc[("CLIVE", "Table 4.3, MUSIQ: overestimated outliers (5 %, combined)"), "reproduced"] == 8
+    assert thesis.loc[("CLIVE", "Table 4.3, CNNIQA: overestimated outliers (5 %, combined)"), "reproduced"] != 0
+    assert np.isnan(thesis.loc[("CLIVE", "Table 4.3, CNNIQA: overestimated outliers (5 %, combined)"), "reproduced"])
+    assert thesis.loc["KonIQ-10k"]["reproduced"].isna().all()  # not in this run

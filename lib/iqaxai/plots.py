@@ -124,7 +124,7 @@ def outlier_scatter(ax, pred: np.ndarray, mos: np.ndarray, hits: dict[str, np.nd
                     best: np.ndarray | None = None) -> None:
     """Predictions against MOS (grey), the fitted mapping ``fit`` (per point), the ``best`` predicted (green), and the
     points each detector flags (``hits``: method -> boolean mask) in the marker of :data:`OUTLIER_STYLES`."""
-    ax.scatter(pred, mos, s=6, c="lightgrey", label="test images")
+    ax.scatter(pred, mos, s=6, c="lightgrey", label="images")
     if fit is not None:
         order = np.argsort(pred)
         ax.plot(pred[order], np.asarray(fit)[order], c="tab:blue", lw=1, label="logistic mapping")

@@ -16,12 +16,13 @@ import pandas as pd
 from iqaxai.models import TABLE_I_MODELS, display_name
 from iqaxai.paper_results import (AVERAGED_MEASURE_ZEROING, FEATURE_MAP_COLUMNS, HALF_MASKING, SALIENCY_PAPER_NAMES,
                                   TABLE_I_COLUMNS, TABLE_II, feature_map_tables, sacid_table_iii, saliency_table_i,
-                                  saliency_table_ii, table_i)
+                                  saliency_table_ii, table_i, thesis_table_4_3)
 from iqaxai.report import output_base
 
 ICIP = "ICIP 2023"
 SALIENCY = "Saliency/IQA"
 FEATURE_MAPS = "Feature maps"
+THESIS = "XAI thesis"
 #: Table I columns of paper_results -> the columns notebook 03 writes.
 TABLE_I_READ = {"test_plcc": "test PLCC", "important_vs_pred": "important: predicted", "important_vs_mos": "important: MOS",
                 "trivial_vs_pred": "trivial: predicted", "trivial_vs_mos": "trivial: MOS"}
@@ -155,6 +156,29 @@ def feature_map_rows(folder: Path) -> list[dict]:
     return rows
 
 
+def thesis_rows(folder: Path, top_percent: float = 5.0) -> list[dict]:
+    """Table 4.3 of the thesis (under- and overestimated outliers, combined rule at ``top_percent``) beside notebook
+    06's counts, per thesis dataset and model; a dataset or model the run did not cover (e.g. the smoke profile's
+    demo world, or a released model without weights) stays unreproduced."""
+    from iqaxai.outlier_study import table_4_3
+
+    counts, where = _read(folder, "06_outlier_counts")
+    ours = None
+    if counts is not None and (counts["top_percent"] == top_percent).any():
+        ours = table_4_3(counts, top_percent, "combined")
+    published = thesis_table_4_3()
+    rows = []
+    for dataset in published.index:
+        for model, direction in published.columns:
+            value = float("nan")
+            if ours is not None and dataset in ours.index and (model, direction) in ours.columns:
+                found = ours.loc[dataset, (model, direction)]
+                value = float("nan") if pd.isna(found) else float(found)
+            rows.append(_row(f"Table 4.3, {model}: {direction.lower()}estimated outliers ({top_percent:g} %, combined)",
+                             dataset, published.loc[dataset, (model, direction)], value, where, THESIS))
+    return rows
+
+
 def scorecard(per_dataset: dict[str, tuple[Path, str]], pooled: tuple[str, Path]) -> pd.DataFrame:
     """All published numbers beside the reproduced ones: ``per_dataset`` maps a dataset to (its output folder,
     the dataset whose published numbers apply); ``pooled`` is (label, folder) of the pooled results."""
@@ -162,7 +186,7 @@ def scorecard(per_dataset: dict[str, tuple[Path, str]], pooled: tuple[str, Path]
     rows += pooled_rows(*pooled)
     # the saliency notebooks run on the first dataset of a run (the paper trains its Baselines on KonIQ-10k)
     first = next(iter(per_dataset.values()))[0]
-    rows += saliency_rows(first) + dual_task_rows(first) + sacid_rows(first) + feature_map_rows(first)
+    rows += saliency_rows(first) + dual_task_rows(first) + sacid_rows(first) + feature_map_rows(first) + thesis_rows(first)
     table = pd.DataFrame(rows, columns=COLUMNS)
     table["difference"] = table["difference"].where(np.isfinite(table["reproduced"]))
     return table

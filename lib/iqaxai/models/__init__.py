@@ -126,7 +126,7 @@ _SPECS = [
         "SPAQ baseline: ResNet50 + linear head (Fang et al. 2020)",
         presets={"smoke": {"backbone": "tiny", "pretrained": False}, "paper": {"backbone": "resnet50", "pretrained": True}},
         train={"smoke": _SMOKE, "paper": _PAPER},
-        weights="ResNet50 ImageNet (torchvision IMAGENET1K_V1); the authors' BL_release.pt can be loaded with load_state_dict",
+        weights="ResNet50 ImageNet (torchvision IMAGENET1K_V1); the authors' BL_release.pt loads with baselines.load_spaq_release",
         explanation="guided_backprop",
     ),
     ModelSpec(

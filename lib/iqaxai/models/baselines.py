@@ -121,3 +121,74 @@ class SaliencyBaselineResNet50(SaliencyBaseline):
     def __init__(self, backbone: str = "resnet50", pretrained: bool = False, hidden: Sequence[int] = (1024, 256),
                  dropout: float = 0.25):
         super().__init__(backbone, pretrained, hidden, dropout)
+
+
+def load_spaq_release(model: SPAQBaseline, path, normalisation: str = "none") -> SPAQBaseline:
+    """Load the SPAQ authors' ``BL_release.pt`` (h4nwei/SPAQ) into a ResNet50 :class:`SPAQBaseline`, in place.
+
+    Their ``Baseline`` is ``torchvision.models.resnet50`` with ``fc = Linear(2048, 1)`` kept as ``self.backbone``;
+    ``BL_demo.py`` loads ``torch.load(path)['state_dict']``, so the keys are ``backbone.conv1.weight``,
+    ``backbone.bn1.*``, ``backbone.layer1..4.*`` and ``backbone.fc.{weight,bias}``. Also accepted: a bare state dict,
+    keys with a ``module.`` (DataParallel) prefix and keys without ``backbone.`` (a plain torchvision ResNet50).
+    ``conv1``/``bn1`` map to ``backbone.body.stem.0/1``, ``layerN`` to ``backbone.body.stages.N-1`` and ``fc`` to the
+    :class:`ScoreHead` as ``W/25, (b-50)/25``, so that ``50 + 25 * fc(h)`` equals their raw output ``W h + b`` (no
+    rescaling; read as MOS on SPAQ's 0-100 scale, the MOS the authors trained on). The key check is strict
+    (missing, unexpected or mis-shaped keys raise a ValueError listing them); only BatchNorm
+    ``num_batches_tracked`` counters, unused in eval mode, may be absent. ``normalisation`` replaces the model's
+    input normalisation: ``"none"`` by default, because the authors' demo (``Prepare_image.Image_load``) feeds
+    ``ToTensor()`` images in [0, 1] without a mean/std normalisation. Their test-time protocol (shorter side
+    resized to 512, 224x224 patches at stride 112, mean score) is ``patch_eval=True`` plus the resize in the data
+    pipeline. Load into a float64 model for an exact float64 head (``W/25`` is rounded in float32).
+    """
+    import dataclasses
+    import re
+    from pathlib import Path
+
+    from iqaxai.models.base import SCORE_CENTER, SCORE_SCALE, normalise
+
+    if not isinstance(model, SPAQBaseline):
+        raise TypeError(f"model must be a SPAQBaseline, got {type(model).__name__}")
+    normalise(torch.zeros(1, 3, 1, 1), normalisation)  # a ValueError for an unknown kind
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"SPAQ BL checkpoint not found: {path}")
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else None
+    if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
+        raise ValueError(f"{path} is not a state dict (or a dict with a 'state_dict' entry) of tensors")
+    stem = {"conv1": "backbone.body.stem.0", "bn1": "backbone.body.stem.1"}
+    mapped: dict[str, torch.Tensor] = {}
+    unexpected: list[str] = []
+    for key, value in state.items():
+        k = key[len("module."):] if key.startswith("module.") else key
+        k = k[len("backbone."):] if k.startswith("backbone.") else k
+        first, _, rest = k.partition(".")
+        layer = re.fullmatch(r"layer([1-4])", first)
+        if first in stem:
+            mapped[f"{stem[first]}.{rest}"] = value
+        elif layer:
+            mapped[f"backbone.body.stages.{int(layer.group(1)) - 1}.{rest}"] = value
+        elif first == "fc" and rest in ("weight", "bias"):
+            v = value.double()
+            mapped[f"head.fc.{rest}"] = v / SCORE_SCALE if rest == "weight" else (v - SCORE_CENTER) / SCORE_SCALE
+        else:
+            unexpected.append(key)
+    own = model.state_dict()
+    unexpected += [k for k in mapped if k not in own]
+    missing = [k for k in own if k not in mapped and not k.endswith("num_batches_tracked")]
+    shapes = [f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}"
+              for k, v in mapped.items() if k in own and v.shape != own[k].shape]
+    if missing or unexpected or shapes:
+        def show(items: list[str]) -> str:
+            return ", ".join(items[:8]) + (f" ... ({len(items)} in all)" if len(items) > 8 else "") or "none"
+
+        raise ValueError(f"{path} does not match a ResNet50 SPAQBaseline (is it h4nwei/SPAQ's BL_release.pt?): "
+                         f"missing keys: {show(missing)}; unexpected keys: {show(unexpected)}; "
+                         f"shape mismatches: {show(shapes)}")
+    for key in own:
+        if key not in mapped:  # num_batches_tracked only
+            mapped[key] = own[key]
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in mapped.items()}, strict=True)
+    model.info = dataclasses.replace(model.info, normalisation=normalisation,
+                                     source=f"{model.info.source}; weights: {path.name} (h4nwei/SPAQ)")
+    return model
