@@ -12,8 +12,12 @@ from iqaxai.grid import cell_slices
 from iqaxai.semantic import (
     MEASURES,
     OBJECTNESS_METHODS,
+    SPATIAL_FREQUENCY_METHODS,
     ViewingGeometry,
     frequency_band_energy,
+    frequency_bin_edges,
+    literal_band_magnitudes,
+    literal_spatial_frequency_map,
     mannos_sakrison_csf,
     matched,
     matching_degree,
@@ -24,6 +28,7 @@ from iqaxai.semantic import (
     semantic_measures,
     semantic_measures_batch,
     spatial_frequency_map,
+    spatial_frequency_measure,
     spectral_residual_saliency,
 )
 from iqaxai.grid import top_half
@@ -118,6 +123,96 @@ def test_csf_weighting_prefers_mid_frequencies():
     assert unweighted[0] == pytest.approx(unweighted[1], rel=0.1)
 
 
+# ------------------------------------------------------------------- literal spatial frequency (paper)
+def _slow_literal(gray: np.ndarray, n: int, ppd: float, edges: np.ndarray) -> np.ndarray:
+    """The paper's definition written out: one Hann-windowed FFT per pixel, |FFT| / N^2 summed per bin -> [bins, H, W]."""
+    h, w = gray.shape
+    padded = np.pad(gray, n, mode="reflect")  # window of pixel (y, x): rows y - n/2 .. y + n/2 - 1
+    hann = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)
+    win = np.outer(hann, hann)
+    freq = np.hypot(*np.meshgrid(np.fft.fftfreq(n), np.fft.fftfreq(n), indexing="ij")) * ppd
+    out = np.zeros((len(edges) - 1, h, w))
+    for y in range(h):
+        for x in range(w):
+            patch = padded[y + n - n // 2:y + n + n // 2, x + n - n // 2:x + n + n // 2]
+            mag = np.abs(np.fft.fft2(win * (patch - (win * patch).sum() / win.sum()))) / n ** 2
+            for i in range(len(edges) - 1):
+                last = i == len(edges) - 2
+                inside = (freq >= edges[i]) & ((freq <= edges[i + 1]) if last else (freq < edges[i + 1])) & (freq > 0)
+                out[i, y, x] = mag[inside].sum()
+    return out
+
+
+def test_literal_equals_slow_per_pixel_fft():
+    img = _noise_background((19, 23), sd=0.2, seed=5)
+    gray = img @ np.array([0.2989, 0.5870, 0.1140])
+    geo = ViewingGeometry.from_pixels_per_degree(80.0)  # 0.2 deg -> a 16-px window; Nyquist 40 cpd < 50
+    slow = _slow_literal(gray, 16, geo.pixels_per_degree, frequency_bin_edges())
+    assert slow.sum(0).min() > 0.01  # the test image has texture everywhere
+    dense = literal_band_magnitudes(img, geo, window=0.2, stride=1)
+    assert dense.shape == (10, 19, 23) and np.allclose(dense, slow, atol=1e-12)
+    strided = literal_band_magnitudes(img, geo, window=0.2, stride=4)  # exact at the window centres
+    assert np.allclose(strided[:, ::4, ::4], slow[:, ::4, ::4], atol=1e-12)
+    assert not np.allclose(strided, slow, atol=1e-3)  # interpolated in between
+    y, x = 5, 10  # between centres (4, 8), (4, 12), (8, 8), (8, 12): bilinear weights 3/4 x 1/2
+    expected = 0.375 * (slow[:, 4, 8] + slow[:, 4, 12]) + 0.125 * (slow[:, 8, 8] + slow[:, 8, 12])
+    assert np.allclose(strided[:, y, x], expected, atol=1e-12)
+    assert np.allclose(literal_spatial_frequency_map(img, geo, window=0.2, stride=4), strided.sum(0), atol=1e-12)
+
+
+@pytest.mark.parametrize("k, expected_bin", [(2, 1), (7, 4), (13, 8)])  # k cycles per 32-px window
+def test_literal_grating_closed_form(k, expected_bin):
+    geo = ViewingGeometry.from_pixels_per_degree(100.0)
+    cpd = k / 32 * 100.0  # 6.25, 21.875, 40.625 cpd: on the window's FFT grid
+    bands = literal_band_magnitudes(_grating(cpd, geo, axis=1, size=96, amplitude=0.4), geo, stride=8)
+    inner = bands[:, 16:-16, 16:-16]  # away from the reflected borders
+    # Hann: half of the magnitude in the grating's coefficient, a quarter in each neighbour; |FFT| / N^2 sums to the
+    # grey amplitude a = 0.4 x 0.9999 (the Rec. 601 weights sum to 0.9999)
+    assert np.allclose(inner.sum(0), 0.4 * 0.9999, rtol=1e-9)
+    share = inner.mean((1, 2)) / inner.mean((1, 2)).sum()
+    assert share.argmax() == expected_bin and share[expected_bin] >= 0.5 - 1e-9
+
+
+def test_literal_flat_offset_and_linearity():
+    geo = ViewingGeometry()
+    assert np.abs(literal_spatial_frequency_map(np.full((40, 48, 3), 0.37), geo)).max() < 1e-15
+    texture = _noise_background((40, 48), level=0.0, sd=0.05, seed=6)
+    low, high = np.clip(0.2 + texture, 0, 1), np.clip(0.6 + texture, 0, 1)
+    assert (low > 0).all() and (high < 1).all()  # no clipping: the images differ by a constant only
+    # the local weighted mean is removed, not only the DC coefficient: brightness does not leak into the bins
+    assert np.allclose(literal_spatial_frequency_map(low, geo), literal_spatial_frequency_map(high, geo), atol=1e-12)
+    one, two = (literal_spatial_frequency_map(_grating(9.375, geo, 0, 64, a), geo) for a in (0.1, 0.2))
+    assert one.min() > 0.05 and np.allclose(two, 2 * one, rtol=1e-12)  # linear in contrast
+
+
+def test_spatial_frequency_methods():
+    img = _noise_background((40, 56), sd=0.15, seed=7)
+    assert set(SPATIAL_FREQUENCY_METHODS) == {"literal", "csf"}
+    assert np.array_equal(spatial_frequency_measure(img), literal_spatial_frequency_map(img))
+    assert np.array_equal(spatial_frequency_measure(img, "csf"), spatial_frequency_map(img))
+    assert np.array_equal(spatial_frequency_measure(img, window=0.16, stride=4),
+                          literal_spatial_frequency_map(img, window=0.16, stride=4))
+    lit, csf = semantic_measures(img), semantic_measures(img, spatial_frequency="csf")
+    assert lit.spatial_frequency_method == "literal" and csf.spatial_frequency_label == SPATIAL_FREQUENCY_METHODS["csf"]
+    assert np.array_equal(lit["spatial_frequency"], normalise(literal_spatial_frequency_map(img)))
+    assert np.array_equal(csf["spatial_frequency"], normalise(spatial_frequency_map(img)))
+    assert np.array_equal(lit["saliency"], csf["saliency"]) and not np.allclose(lit["average"], csf["average"])
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(method="fft"), "unknown spatial-frequency method 'fft'"),
+    (dict(window=0.0), "window must be a positive"),
+    (dict(window=float("nan")), "window must be a positive"),
+    (dict(stride=0), "stride must be an integer from 1 to the window side"),
+    (dict(stride=33), r"window side \(32 px\)"),
+    (dict(stride=2.0), "stride must be an integer"),
+    (dict(method="csf", stride=-1), "stride must be an integer"),
+])
+def test_spatial_frequency_bad_parameters(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        spatial_frequency_measure(_noise_background((32, 32)), **kwargs)
+
+
 # ----------------------------------------------------------------------------------------- objectness
 def test_classical_objectness_higher_on_centred_object():
     img = _noise_background()
@@ -161,10 +256,15 @@ def test_semantic_measures_and_batch():
     for name, m in maps.items():
         assert m.shape == (96, 128) and np.isfinite(m).all() and 0 <= m.min() <= m.max() <= 1, name
     assert np.allclose(maps["average"], (maps["saliency"] + maps["spatial_frequency"] + maps["objectness"]) / 3)
-    batch = semantic_measures_batch(torch.from_numpy(np.stack([img, img[::-1].copy()])).permute(0, 3, 1, 2))
-    assert batch["average"].shape == (2, 96, 128)
-    assert np.allclose(batch["saliency"][0], maps["saliency"]) and np.allclose(batch["objectness"][1],
-                                                                                  semantic_measures(img[::-1].copy())["objectness"])
+    pair = torch.from_numpy(np.stack([img, img[::-1].copy()])).permute(0, 3, 1, 2)
+    batch = semantic_measures_batch(pair, backend="numpy")
+    assert batch["average"].shape == (2, 96, 128) and batch.spatial_frequency_method == "literal"
+    assert np.array_equal(batch["saliency"][0], maps["saliency"]) and np.array_equal(
+        batch["objectness"][1], semantic_measures(img[::-1].copy())["objectness"])
+    fast = semantic_measures_batch(pair, device="cpu")  # backend="torch", float32: the tolerance of test_semantic_torch
+    assert all(fast[k].dtype == np.float64 and np.abs(fast[k] - batch[k]).max() < 1e-4 for k in MEASURES)
+    arrays = semantic_measures_batch(np.stack([img, img]), backend="numpy", spatial_frequency="csf")
+    assert np.array_equal(arrays["spatial_frequency"][1], semantic_measures(img, spatial_frequency="csf")["spatial_frequency"])
 
 
 @pytest.mark.parametrize("bad, message", [
@@ -192,6 +292,14 @@ def test_bad_parameters_raise():
         objectness_map(img, method="magic")
     with pytest.raises(ValueError, match=r"\[B, 3, H, W\]"):
         semantic_measures_batch(torch.zeros(2, 4, 32, 32))
+    with pytest.raises(ValueError, match=r"\[B, H, W, 3\]"):
+        semantic_measures_batch(np.zeros((2, 32, 32, 4)))
+    with pytest.raises(ValueError, match="unknown backend 'jax'"):
+        semantic_measures_batch(torch.zeros(1, 3, 32, 32), backend="jax")
+    with pytest.raises(ValueError, match="unknown spatial-frequency method 'dct'"):
+        semantic_measures(img, spatial_frequency="dct")
+    with pytest.raises(ValueError, match="unknown objectness method 'magic'"):
+        semantic_measures(img, objectness="magic")
 
 
 # -------------------------------------------------------------------------------------------- regions
@@ -313,14 +421,29 @@ def test_dataset_region_values_are_cached_and_match_direct_calls(small_world, tm
 
     monkeypatch.setenv("IQAXAI_CACHE", str(tmp_path))
     table = load_demo(small_world[1]).head(3)
-    values = dataset_region_values(table, chunk_images=2, progress=False)
-    assert set(values) == {"saliency", "spatial_frequency", "objectness", "average"}
+    values = dataset_region_values(table, chunk_images=2, progress=False, device="cpu")  # torch, literal
+    slow = dataset_region_values(table, chunk_images=2, progress=False, backend="numpy")
+    assert set(values) == set(MEASURES) == set(slow)
     direct = semantic_measures(load_image(table["path"].iloc[2]))
     for name, v in values.items():
-        assert v.shape == (3, 12) and np.allclose(v[2], region_values(direct[name]))
-    monkeypatch.setattr("iqaxai.semantic.semantic_measures", lambda *a, **k: pytest.fail("recomputed a cached chunk"))
-    again = dataset_region_values(table, chunk_images=2, progress=False)
+        assert v.shape == (3, 12) and np.array_equal(slow[name][2], region_values(direct[name]))
+        assert np.abs(v - slow[name]).max() < 1e-4  # float32 torch vs float64 NumPy
+    csf = dataset_region_values(table, chunk_images=2, progress=False, backend="numpy", spatial_frequency="csf")
+    assert np.array_equal(csf["saliency"], slow["saliency"]) and not np.allclose(csf["spatial_frequency"], slow["spatial_frequency"])
+    fail = lambda *a, **k: pytest.fail("recomputed a cached chunk")  # noqa: E731
+    monkeypatch.setattr("iqaxai.semantic.semantic_measures", fail)
+    monkeypatch.setattr("iqaxai.semantic_torch.semantic_measures_torch", fail)
+    again = dataset_region_values(table, chunk_images=2, progress=False, device="cpu")
     assert all(np.array_equal(values[k], again[k]) for k in values)
+    assert all(np.array_equal(slow[k], dataset_region_values(table, chunk_images=2, progress=False, backend="numpy")[k])
+               for k in MEASURES)
+    for changed in (dict(sf_stride=4), dict(sf_window=0.16), dict(spatial_frequency="csf"), dict(backend="numpy", sf_stride=4)):
+        with pytest.raises(pytest.fail.Exception, match="recomputed"):  # another configuration: another cache entry
+            dataset_region_values(table, chunk_images=2, progress=False, device="cpu", **changed)
+    with pytest.raises(ValueError, match="stride must be"):
+        dataset_region_values(table, sf_stride=0)
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        dataset_region_values(table, batch_size=0)
 
 
 def test_bad_images_name_the_measure_that_refused_them():

@@ -148,7 +148,8 @@ def fit_logistic5(pred: ArrayLike, mos: ArrayLike, maxfev: int = 20000, monotone
     also tried and the start with the smaller squared error wins. When neither unbounded
     (Levenberg-Marquardt) fit converges, which happens when the curve is nearly linear and b1, b2
     trade off without end, the same starts are refitted by the bounded trust-region method with the
-    slope limited to |b2| <= 50/std(pred) and the centre b3 to the range of ``pred``. The pair
+    slope limited to |b2| <= 50/std(pred), the swing to |b1| <= 100 std(mos) and the centre b3 to the range
+    of ``pred``. The pair
     (b1, b2) and (-b1, -b2) describe the same curve, so the result is reported with b2 >= 0.
 
     ``monotone`` (default; the thesis, Sec. 3.2.3, and VQEG practice require a monotonic mapping): when
@@ -162,13 +163,14 @@ def fit_logistic5(pred: ArrayLike, mos: ArrayLike, maxfev: int = 20000, monotone
     xs, ys = (x - mx) / sx, (y - my) / sy
     sign = 1.0 if np.corrcoef(xs, ys)[0, 1] >= 0 else -1.0
     starts = [[ys.max() - ys.min(), sign * slope, 0.0, 0.0, 0.0] for slope in (1.0, 4.0)]
-    bounds = ([-np.inf, -50.0, xs.min(), -np.inf, -np.inf], [np.inf, 50.0, xs.max(), np.inf, np.inf])
+    # |b1| <= 100 SDs of the MOS: without it a nearly linear cloud lets b1 grow as b2 shrinks, for 20,000 evaluations
+    bounds = ([-100.0, -50.0, xs.min(), -np.inf, -np.inf], [100.0, 50.0, xs.max(), np.inf, np.inf])
     best, last_error = _curve_fits(xs, ys, starts, None, maxfev)
     if best is None:
         best, last_error = _curve_fits(xs, ys, starts, bounds, maxfev)
     if monotone and (best is None or not is_monotone((xs.min(), xs.max()), best[1])):
         # fitted to sign * ys: b1 >= 0, b2 >= 0, b4 >= 0 is an increasing curve; flipped back below
-        increasing = ([0.0, 0.0, xs.min(), 0.0, -np.inf], [np.inf, 50.0, xs.max(), np.inf, np.inf])
+        increasing = ([0.0, 0.0, xs.min(), 0.0, -np.inf], [100.0, 50.0, xs.max(), np.inf, np.inf])
         up_starts = [[ys.max() - ys.min(), slope, 0.0, 0.0, 0.0] for slope in (1.0, 4.0)]
         best, last_error = _curve_fits(xs, sign * ys, up_starts, increasing, maxfev)
         if best is not None:
