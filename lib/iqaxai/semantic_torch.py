@@ -21,7 +21,6 @@ side of n pixels (8 MB for n = 1024), cached per size.
 from __future__ import annotations
 
 import functools
-import math
 from pathlib import Path
 
 import numpy as np
