@@ -297,7 +297,8 @@ def test_score_matrix_caches_resumes_and_finds_the_planted_order(tiny_table, tmp
     subset = tiny_table[tiny_table["level"] < 2].reset_index(drop=True)  # other files: other items, no stale rows
     sub = fm.score_matrix(subset, "alexnet", pretrained=False, progress=False)
     assert len(calls) == 3 and sub.Q.shape == (4, 1152)
-    np.testing.assert_allclose(sub.Q, first.Q[tiny_table["level"] < 2], rtol=0, atol=1e-5)
+    # float32 convolutions of other batch compositions: SSIM of a low-contrast map moves by ~1e-5; a stale row by far more
+    np.testing.assert_allclose(sub.Q, first.Q[tiny_table["level"] < 2], rtol=0, atol=1e-4)
 
     uncached = fm.score_matrix(tiny_table, "alexnet", pretrained=False, progress=False, cache=False)
     np.testing.assert_allclose(uncached.Q, first.Q, rtol=0, atol=1e-12)
