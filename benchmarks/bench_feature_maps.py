@@ -16,27 +16,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
-from collections.abc import Callable
 
 import torch
 
 from iqaxai import feature_maps as fm
-
-
-def _best(funcs: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
-    """Fastest time of each function over ``rounds`` rounds, run in turn (after a warm-up round), in seconds.
-
-    Running the variants in turn, not one after the other, spreads the noise of a shared machine over all.
-    """
-    best = {name: float("inf") for name in funcs}
-    for r in range(rounds + 1):
-        for name, func in funcs.items():
-            start = time.perf_counter()
-            func()
-            if r:
-                best[name] = min(best[name], time.perf_counter() - start)
-    return best
+from _timing import best_times
 
 
 def measure(backbone: str, size: tuple[int, int], batch: int, rounds: int) -> dict[str, float]:
@@ -47,7 +31,7 @@ def measure(backbone: str, size: tuple[int, int], batch: int, rounds: int) -> di
     tests = torch.rand(batch, 3, *size)
     reference = fm.reference_features(extractor, ref)
     test_maps = extractor(test)
-    times = _best({
+    times = best_times({
         "forward": lambda: extractor(test),
         "pair": lambda: fm.per_map_scores(extractor, test, ref),
         "reused": lambda: fm.scores_against(extractor, reference, test),

@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
-from collections.abc import Callable
 
 import numpy as np
 import torch
 
 from iqaxai import semantic as sem
 from iqaxai import semantic_torch as semt
+from _timing import best_times
 
 KONIQ_IMAGES = 10_073
 
@@ -51,18 +50,6 @@ def natural_images(n: int, size: tuple[int, int], seed: int = 0) -> torch.Tensor
     return torch.stack(out)
 
 
-def _best(funcs: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
-    """Fastest time of each function over ``rounds`` rounds run in turn (after a warm-up round), in seconds."""
-    best = {name: float("inf") for name in funcs}
-    for r in range(rounds + 1):
-        for name, func in funcs.items():
-            start = time.perf_counter()
-            func()
-            if r:
-                best[name] = min(best[name], time.perf_counter() - start)
-    return best
-
-
 def numpy_regions(images: torch.Tensor, spatial_frequency: str) -> np.ndarray:
     """Region values [N, 4 measures, 12] by the NumPy path, one image at a time."""
     out = []
@@ -83,7 +70,7 @@ def breakdown(images: torch.Tensor, rounds: int) -> dict[str, float]:
     gray = semt._gray(images)
     edges, geo = sem.frequency_bin_edges(), sem.ViewingGeometry()
     n = sem.literal_window_pixels(sem.LITERAL_WINDOW_DEG, geo)
-    parts = _best({
+    parts = best_times({
         "saliency": lambda: semt._saliency(gray),
         "SF literal": lambda: semt._literal_sf(gray, geo, edges, n, sem.LITERAL_STRIDE),
         "SF csf": lambda: semt._csf_sf(gray, geo, edges, sem.CSF_WINDOW_DEG),
@@ -118,7 +105,7 @@ def main() -> None:
         size = tuple(int(v) for v in text.lower().split("x"))
         images = natural_images(args.batch, size)
         few = images[:args.numpy_images]
-        times = _best({
+        times = best_times({
             "numpy today (csf)": lambda: numpy_regions(few, "csf"),
             "numpy literal": lambda: numpy_regions(few, "literal"),
             "torch literal": lambda: torch_regions(images, "literal"),

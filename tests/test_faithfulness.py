@@ -33,6 +33,19 @@ def test_every_method_gives_one_finite_map_per_image(model, images):
     assert (methods["occlusion (black)"](model, images) >= 0).all()  # relevance: magnitude of the change
 
 
+def test_lime_ranks_the_only_region_the_score_reads_first():
+    from test_saliency import RegionModel
+
+    blocks = torch.rand(2, 3, 6, 8, generator=torch.Generator().manual_seed(4))  # 48 flat 8 x 8 patches
+    x = torch.nn.functional.interpolate(blocks, size=(48, 64), mode="nearest")
+    maps = explainers(lime_samples=200, lime_segments=24)["LIME"](RegionModel(), x)
+    assert maps.shape == (2, 48, 64) and (maps >= 0).all()
+    for m in maps:
+        assert len(np.unique(m)) >= 12  # a map of many superpixels, not LIME's few on a small image
+        inside, outside = m[:20, :28], m[28:, 36:]  # well inside the read quadrant, well outside it
+        assert inside.mean() > 10 * outside.mean() + 1e-9
+
+
 def test_reinitialised_replaces_every_weight_and_keeps_the_original(model):
     before = {k: v.clone() for k, v in model.state_dict().items()}
     fresh = reinitialised(model, seed=1)
