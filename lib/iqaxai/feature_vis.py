@@ -36,14 +36,13 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 
 from iqaxai.checks import check_images
-from iqaxai.perturbation import gaussian_blur
+from iqaxai.perturbation import evaluating, gaussian_blur
 from iqaxai.plots import colorbar, image_grid, integer_ticks, shared_limits
 
 __all__ = [
@@ -136,19 +135,6 @@ def _check_channels(channels: Sequence[int], n_maps: int, where: str) -> None:
                              f"so a channel must be an int in 0..{n_maps - 1}")
 
 
-@contextmanager
-def _eval_mode(model) -> Iterator[None]:
-    """``model.eval()`` within the block; the training flag is restored after."""
-    was_training = bool(getattr(model, "training", False))
-    if hasattr(model, "eval"):
-        model.eval()
-    try:
-        yield
-    finally:
-        if was_training:
-            model.train()
-
-
 def _one_image(image, where: str, dtype: torch.dtype) -> torch.Tensor:
     """One RGB image (tensor [3, H, W] or [1, 3, H, W], or numpy (H, W, 3)) as a checked [1, 3, H, W] tensor."""
     if isinstance(image, np.ndarray):
@@ -172,7 +158,7 @@ def map_activation(layer_model, images, channel: int) -> np.ndarray:
     _check_model(layer_model, where)
     images = torch.as_tensor(images) if isinstance(images, np.ndarray) else images
     check_images(images, where, "BCHW")
-    with _eval_mode(layer_model), torch.no_grad():
+    with evaluating(layer_model):
         out = _features(layer_model, images.to(_model_dtype(layer_model)), where)
         _check_channels([channel], out.shape[1], where)
         return out[:, int(channel)].mean((-2, -1)).double().cpu().numpy()
@@ -217,7 +203,7 @@ def maximise_many(layer_model, channels: Sequence[int], *, size: int | tuple[int
     n = len(channels)
     x = start.to(device, dtype).repeat(n, 1, 1, 1).requires_grad_(True)
     rows = torch.arange(n, device=device)
-    with _eval_mode(layer_model):
+    with evaluating(layer_model, no_grad=False):
         with torch.no_grad():
             out = _features(layer_model, x[:1], where)
         _check_channels(channels, out.shape[1], where)
@@ -303,7 +289,7 @@ def feature_occlusion(layer_model, image, channel: int, *, patch: int | tuple[in
     else:
         sigma = _positive(blur_sigma, "blur_sigma") if blur_sigma is not None else max(ph, pw) / 3.0
         baseline = gaussian_blur(x, sigma)
-    with _eval_mode(layer_model), torch.no_grad():
+    with evaluating(layer_model):
         n_maps = _features(layer_model, x, where).shape[1]
         _check_channels([channel], n_maps, where)
         occlusion = Occlusion(_channel_mean(layer_model, int(channel), where))

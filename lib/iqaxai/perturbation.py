@@ -83,13 +83,14 @@ def _check_batch_size(batch_size: int) -> None:
 
 
 @contextmanager
-def _inference(model) -> Iterator[None]:
-    """``model.eval()`` and ``torch.no_grad()`` within the block; the model's training flag is restored after."""
+def evaluating(model, no_grad: bool = True) -> Iterator[None]:
+    """``model.eval()`` (and ``torch.no_grad()`` unless ``no_grad`` is False) within the block; the model's
+    training flag is restored after."""
     was_training = bool(getattr(model, "training", False))
     if hasattr(model, "eval"):
         model.eval()
     try:
-        with torch.no_grad():
+        with torch.set_grad_enabled(not no_grad and torch.is_grad_enabled()):
             yield
     finally:
         if was_training:
@@ -215,7 +216,7 @@ def occlusion_map(model, image, patch: int | tuple[int, int] = 15, stride: int |
         per_window = _patch_constants(images, rows, cols, median=fill == "patch_median")
 
     diffs = torch.empty(b * n, dtype=torch.float64)
-    with _inference(model):
+    with evaluating(model):
         original = _batched_scores(model, images, batch_size)
         for start in progress_bar(range(0, b * n, batch_size), desc=f"occlusion map ({fill}, batches)", show=progress, leave=False):
             job = torch.arange(start, min(start + batch_size, b * n), device=device)
@@ -294,7 +295,7 @@ def dct_band_perturbation(model, images, bands: int | np.ndarray = 16, batch_siz
     nb = len(masks)
     coeffs = scipy.fft.dctn(images.detach().cpu().double().numpy(), axes=(-2, -1), norm="ortho")  # [B, 3, H, W]
     changes = np.empty((b, nb))
-    with _inference(model):
+    with evaluating(model):
         original = _batched_scores(model, images, batch_size).numpy()
         jobs = [(i, k) for i in range(b) for k in range(nb)]
         for start in progress_bar(range(0, len(jobs), batch_size), desc="DCT bands (batches)", show=progress, leave=False):
@@ -391,7 +392,7 @@ def hsv_perturbation(model, images, channel_ranges: int | Sequence[float] = 10,
         return out
 
     changes = np.empty((b, 3, len(ranges)))
-    with _inference(model):
+    with evaluating(model):
         original = _batched_scores(model, images, batch_size).numpy()
         for start in progress_bar(range(0, len(jobs), batch_size), desc="HSV ranges (batches)", show=progress, leave=False):
             chunk = jobs[start:start + batch_size]

@@ -528,15 +528,18 @@ def _write_clive(folder: Path, n_images: int, seed: int, sources: _Sources, tick
 
 
 def _fr_pictures(seed: int, dataset: str, n_refs: int, kinds: Sequence[str], size: tuple[int, int],
-                 sources: _Sources, tick: Callable) -> Iterable[tuple[int, np.ndarray, list[_Rated]]]:
-    """Per reference (1-based): the reference and its three distorted versions, types cycling through ``kinds``."""
+                 sources: _Sources, tick: Callable, rate: Callable[..., _Rated] = _rate,
+                 max_level: Callable[[str], int] = lambda kind: 5) -> Iterable[tuple[int, np.ndarray, list[_Rated]]]:
+    """Per reference (1-based): the reference and its three distorted versions, types cycling through ``kinds``,
+    each at a level drawn from 1..``max_level(kind)`` and made by ``rate`` (:func:`_rate`, or :func:`_rate_rendered`
+    for the types of :func:`_render`)."""
     for r in range(n_refs):
         rng = _rng(seed, dataset, r)
         reference, important, config = _reference(rng, size, sources)
         versions = []
         for v in range(VERSIONS_PER_REFERENCE):
             kind = kinds[(r * VERSIONS_PER_REFERENCE + v) % len(kinds)]
-            versions.append(_rate(reference, important, config, kind, int(rng.integers(1, 6)), rng))
+            versions.append(rate(reference, important, config, kind, int(rng.integers(1, max_level(kind) + 1)), rng))
             tick()
         yield r + 1, reference, versions
 
@@ -784,21 +787,11 @@ def _viewed_counts(reference: np.ndarray, image: np.ndarray, important: np.ndarr
     return opinion_counts(latent_quality(_quality_visibility(reference, image, important, config.grid), important), rng)
 
 
-def _fr_rated(seed: int, dataset: str, n_refs: int, kinds: Sequence[str], size: tuple[int, int],
-              sources: _Sources, tick: Callable, max_level: Callable[[str], int] = lambda kind: 5
-              ) -> Iterable[tuple[int, np.ndarray, list[_Rated]]]:
-    """As :func:`_fr_pictures`, for the renderings of :func:`_render` (each type's levels 1..``max_level(kind)``)."""
-    for r in range(n_refs):
-        rng = _rng(seed, dataset, r)
-        reference, important, config = _reference(rng, size, sources)
-        versions = []
-        for v in range(VERSIONS_PER_REFERENCE):
-            kind = kinds[(r * VERSIONS_PER_REFERENCE + v) % len(kinds)]
-            level = int(rng.integers(1, max_level(kind) + 1))
-            image = _render(reference, important, config, kind, level, rng)
-            versions.append(_Rated(image, _viewed_counts(reference, image, important, config, rng), kind, level))
-            tick()
-        yield r + 1, reference, versions
+def _rate_rendered(reference: np.ndarray, important: np.ndarray, config: DemoConfig, kind: str, level: int,
+                   rng: np.random.Generator) -> _Rated:
+    """As :func:`_rate`, for the renderings of :func:`_render`, rated by :func:`_viewed_counts`."""
+    image = _render(reference, important, config, kind, level, rng)
+    return _Rated(image, _viewed_counts(reference, image, important, config, rng), kind, level)
 
 
 def _write_csiq(folder: Path, n_images: int, seed: int, sources: _Sources, tick: Callable) -> dict:
@@ -810,8 +803,8 @@ def _write_csiq(folder: Path, n_images: int, seed: int, sources: _Sources, tick:
 
     n_refs = fr_references(n_images)
     rows = []
-    for r, reference, versions in _fr_rated(seed, "csiq", n_refs, list(CSIQ_TYPES), _working(CSIQ_SIZE, CSIQ_FACTOR),
-                                            sources, tick, lambda kind: CSIQ_TYPES[kind][4]):
+    for r, reference, versions in _fr_pictures(seed, "csiq", n_refs, list(CSIQ_TYPES), _working(CSIQ_SIZE, CSIQ_FACTOR),
+                                               sources, tick, _rate_rendered, lambda kind: CSIQ_TYPES[kind][4]):
         name = "1601" if r == 1 else f"miniature_{r:02d}"
         _save_png(_upscaled(reference, CSIQ_SIZE), folder / "src_imgs" / f"{name}.png")
         for pic in versions:
@@ -905,8 +898,8 @@ def _write_cidgd(folder: Path, n_images: int, seed: int, sources: _Sources, tick
     (the release's own layout and image size are unknown: see :data:`CIDGD_SIZE`)."""
     n_refs = fr_references(n_images)
     rows = []
-    for r, reference, versions in _fr_rated(seed, "cidgd", n_refs, CIDGD_TYPES, _working(CIDGD_SIZE, CIDGD_FACTOR),
-                                            sources, tick):
+    for r, reference, versions in _fr_pictures(seed, "cidgd", n_refs, CIDGD_TYPES, _working(CIDGD_SIZE, CIDGD_FACTOR),
+                                               sources, tick, _rate_rendered):
         ref_name = f"reference/img{r:02d}.png"
         _save_png(_upscaled(reference, CIDGD_SIZE), folder / ref_name)
         for pic in versions:
