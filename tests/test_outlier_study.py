@@ -12,6 +12,7 @@ from torch import nn
 
 from iqaxai import outlier_study as study
 from iqaxai import stats
+from iqaxai.data.common import DatasetError
 from iqaxai.models import pyiqa_adapter
 from iqaxai.models.baselines import SPAQBaseline, load_spaq_release
 from iqaxai.outlier_study import SkipModel
@@ -431,9 +432,26 @@ def test_outlier_consensus_counts_models_and_directions():
     direction = both.set_index("image")["direction"]
     assert all(direction[f"i{i}"] == "under" for i in under[2:]) and all(direction[f"i{i}"] == "over" for i in over)
     assert set(table.loc[table["n_models"] == 1, "models"]) == {"a"}
-    picked = study.outliers_to_explain(table, 3)
-    assert len(picked) == 3 and (picked["n_models"] == 2).all()
+    assert "path" not in table  # names, not paths on the machine that ran notebook 06
+
+
+def test_outliers_to_explain_finds_the_paths_on_this_machine(tmp_path):
+    consensus = pd.DataFrame({"dataset": ["d", "d", "KonIQ-10k"], "image": ["i7", "i3", "10004473376.jpg"],
+                              "mos": [1.0, 2.0, 3.0], "n_models": [2, 2, 1], "of_models": 2, "models": "a b",
+                              "direction": "under"})
+    here = pd.DataFrame({"image": [f"i{i}" for i in range(10)], "path": [f"/here/i{i}.png" for i in range(10)]})
+    consensus.to_csv(tmp_path / "c.csv", index=False)
+    picked = study.outliers_to_explain(tmp_path / "c.csv", 2, {"d": here})
+    assert list(picked["image"]) == ["i7", "i3"] and list(picked["path"]) == ["/here/i7.png", "/here/i3.png"]
+    with pytest.raises(ValueError, match="not in the d table, e.g. 'i7'"):
+        study.outliers_to_explain(consensus, 2, {"d": here.iloc[:5]})
+    with pytest.raises(ValueError, match="names an image twice"):
+        study.outliers_to_explain(consensus, 2, {"d": pd.concat([here, here])})
+    with pytest.raises(ValueError, match="dataset 'd': give its table"):
+        study.outliers_to_explain(consensus, 2)
+    with pytest.raises(DatasetError, match="koniq10k' not found"):  # a thesis dataset by name, from the data root
+        study.outliers_to_explain(consensus, 3, {"d": here}, root=tmp_path)
     with pytest.raises(ValueError, match="missing"):
-        study.outliers_to_explain(table.drop(columns="models"), 3)
+        study.outliers_to_explain(consensus.drop(columns="models"), 3)
     with pytest.raises(ValueError, match="empty"):
-        study.outliers_to_explain(table.iloc[:0], 3)
+        study.outliers_to_explain(consensus.iloc[:0], 3)

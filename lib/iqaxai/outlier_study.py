@@ -521,14 +521,15 @@ def predictions(scorers: Mapping[str, Scorer], tables: Mapping[str, pd.DataFrame
     return out
 
 
-CONSENSUS_COLUMNS = ["dataset", "image", "path", "mos", "n_models", "of_models", "models", "direction"]
+CONSENSUS_COLUMNS = ["dataset", "image", "mos", "n_models", "of_models", "models", "direction"]
 
 
 def outlier_consensus(flags: Mapping[Key, pd.DataFrame], preds: Mapping[Key, tuple], tables: Mapping[str, pd.DataFrame],
                       column: str = "combined") -> pd.DataFrame:
     """Every image that at least one model flags (``column``), with how many models flag it, which, and the
     direction (over / under / mixed) of their misses, most-flagged first (then by MOS). ``n_models == of_models``
-    are the outliers common to all models (Fig. 4.12); the table hands them to the explanations of notebook 07."""
+    are the outliers common to all models (Fig. 4.12); the table hands them to the explanations of notebook 07
+    (:func:`outliers_to_explain`). Images are named as in their dataset's table, not by a path on this machine."""
     rows = []
     for dataset, table in tables.items():
         keys = [k for k in flags if k[1] == dataset]
@@ -540,19 +541,43 @@ def outlier_consensus(flags: Mapping[Key, pd.DataFrame], preds: Mapping[Key, tup
         for i in np.flatnonzero(hits.any(0)):
             who = [k[0] for k, hit in zip(keys, hits[:, i]) if hit]
             ways = {"over" if over[j, i] else "under" for j in np.flatnonzero(hits[:, i])}
-            rows.append({"dataset": dataset, "image": str(table["image"].iloc[i]), "path": str(table["path"].iloc[i]),
-                         "mos": float(table["mos"].iloc[i]), "n_models": len(who), "of_models": len(keys),
+            rows.append({"dataset": dataset, "image": str(table["image"].iloc[i]), "mos": float(table["mos"].iloc[i]), "n_models": len(who), "of_models": len(keys),
                          "models": " ".join(who), "direction": ways.pop() if len(ways) == 1 else "mixed"})
     table = pd.DataFrame(rows, columns=CONSENSUS_COLUMNS)
     return table.sort_values(["n_models", "mos"], ascending=[False, True], kind="stable").reset_index(drop=True)
 
 
-def outliers_to_explain(consensus: pd.DataFrame | str | Path, n: int) -> pd.DataFrame:
-    """The ``n`` most-flagged images of an :func:`outlier_consensus` table (or its CSV), for the explanations."""
+def outliers_to_explain(consensus: pd.DataFrame | str | Path, n: int, tables: Mapping[str, pd.DataFrame] | None = None,
+                        root: str | Path | None = None) -> pd.DataFrame:
+    """The ``n`` most-flagged images of an :func:`outlier_consensus` table (or its CSV), for the explanations, with
+    each image's ``path`` on this machine: from ``tables`` (dataset name as in the consensus -> its table with
+    ``image`` and ``path``), else from the thesis dataset of that name (:data:`THESIS_DATASET_NAMES`) under
+    ``root``."""
     table = pd.read_csv(consensus) if isinstance(consensus, (str, Path)) else consensus
     missing = [c for c in CONSENSUS_COLUMNS if c not in table]
     if missing:
         raise ValueError(f"not an outlier consensus table (notebook 06's 06_outlier_consensus): missing {missing}")
     if table.empty:
         raise ValueError("the outlier consensus table is empty: no model flagged any image")
-    return table.head(n).reset_index(drop=True)
+    picked = table.head(n).reset_index(drop=True).astype({"image": str})
+    keys = {name: key for key, name in THESIS_DATASET_NAMES.items()}
+    paths = []
+    for dataset, part in picked.groupby("dataset", sort=False):
+        if tables is not None and dataset in tables:
+            source = tables[dataset]
+        elif dataset in keys:
+            from iqaxai.data import load_dataset
+
+            source = load_dataset(keys[dataset], root=root)
+        else:
+            raise ValueError(f"the consensus names the dataset {dataset!r}: give its table (tables has "
+                             f"{sorted(tables or {})}) or use one of {sorted(keys)}")
+        where = pd.Series(source["path"].astype(str).to_numpy(), index=source["image"].astype(str))
+        if where.index.has_duplicates:
+            raise ValueError(f"the {dataset} table names an image twice: its images cannot be told apart by name")
+        absent = sorted(set(part["image"]) - set(where.index))
+        if absent:
+            raise ValueError(f"{len(absent)} image(s) of the consensus are not in the {dataset} table, e.g. {absent[0]!r}: "
+                             "was notebook 06 run on other data?")
+        paths.append(pd.Series(where[part["image"]].to_numpy(), index=part.index))
+    return picked.assign(path=pd.concat(paths).sort_index())
