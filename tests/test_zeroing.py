@@ -85,7 +85,7 @@ def test_run_zeroing_is_cached_and_consistent(small_world, tmp_path, monkeypatch
     test = load_demo(small_world[1]).head(6)
     important = planted_blocks(test)
     model = RegionMean().eval()
-    out = run_zeroing(model, "region_mean", test, important, {"weights": "none"}, batch_size=4, progress=False)
+    out = run_zeroing(model, "region_mean", test, important, "none", "planted", batch_size=4, progress=False)
     assert set(out) == {"original", "important zeroed", "trivial zeroed"}
     block5 = important[:, 5]
     zeroed_block5 = np.where(block5, out["important zeroed"], out["trivial zeroed"])
@@ -93,10 +93,10 @@ def test_run_zeroing_is_cached_and_consistent(small_world, tmp_path, monkeypatch
     kept = np.where(block5, out["trivial zeroed"], out["important zeroed"])
     assert np.allclose(kept, out["original"])
     monkeypatch.setattr("iqaxai.zeroing.predict_zeroed", lambda *a, **k: pytest.fail("recomputed a cached result"))
-    again = run_zeroing(model, "region_mean", test, important, {"weights": "none"}, batch_size=4, progress=False)
+    again = run_zeroing(model, "region_mean", test, important, "none", "planted", batch_size=4, progress=False)
     assert all(np.array_equal(out[k], again[k]) for k in out)
     with pytest.raises(ValueError, match="important halves must be"):
-        run_zeroing(model, "region_mean", test, important[:3], {"weights": "none"})
+        run_zeroing(model, "region_mean", test, important[:3], "none", "planted")
 
 
 class NormalisesInternally(IQAModel):
@@ -169,7 +169,7 @@ def test_declared_unsupported_model_is_refused_before_any_forward(small_world, t
     monkeypatch.setenv("IQAXAI_CACHE", str(tmp_path / "cache"))
     test = load_demo(small_world[1]).head(4)
     with pytest.raises(ZeroingNotApplicable, match="'pyiqa:fakeiqa'"):
-        run_zeroing(model, "fakeiqa", test, planted_blocks(test), {"weights": "none"}, progress=False)
+        run_zeroing(model, "fakeiqa", test, planted_blocks(test), "none", "planted", progress=False)
     assert model.forward_calls == 0
     assert "normalise" not in vars(model)
     assert not (tmp_path / "cache" / "results").exists()  # no results cache was even opened

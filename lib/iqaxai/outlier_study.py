@@ -541,8 +541,9 @@ def outlier_consensus(flags: Mapping[Key, pd.DataFrame], preds: Mapping[Key, tup
         for i in np.flatnonzero(hits.any(0)):
             who = [k[0] for k, hit in zip(keys, hits[:, i]) if hit]
             ways = {"over" if over[j, i] else "under" for j in np.flatnonzero(hits[:, i])}
-            rows.append({"dataset": dataset, "image": str(table["image"].iloc[i]), "mos": float(table["mos"].iloc[i]), "n_models": len(who), "of_models": len(keys),
-                         "models": " ".join(who), "direction": ways.pop() if len(ways) == 1 else "mixed"})
+            rows.append({"dataset": dataset, "image": str(table["image"].iloc[i]), "mos": float(table["mos"].iloc[i]),
+                         "n_models": len(who), "of_models": len(keys), "models": " ".join(who),
+                         "direction": ways.pop() if len(ways) == 1 else "mixed"})
     table = pd.DataFrame(rows, columns=CONSENSUS_COLUMNS)
     return table.sort_values(["n_models", "mos"], ascending=[False, True], kind="stable").reset_index(drop=True)
 

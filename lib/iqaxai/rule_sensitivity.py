@@ -40,7 +40,7 @@ def table_i_rows(trained: Mapping[str, Any], test: pd.DataFrame, important: np.n
     mos = test["mos"].to_numpy()
     rows = []
     for name, run in trained.items():
-        out = run_zeroing(run.model, name, test, important, {"weights": run.fingerprint, "rule": rule},
+        out = run_zeroing(run.model, name, test, important, run.fingerprint, rule,
                           image_size=run.input_size, device=device, progress=progress)
         rows.append({"model": run.display, **zeroing_row(out["original"], out["important zeroed"], out["trivial zeroed"], mos)})
     return pd.DataFrame(rows)

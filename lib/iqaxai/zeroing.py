@@ -122,22 +122,27 @@ def zeroing_row(original: np.ndarray, zeroed_important: np.ndarray, zeroed_trivi
 
 
 
-def run_zeroing(model, name: str, test: pd.DataFrame, important: np.ndarray, cache_config: dict, grid: Grid = (3, 4),
+def run_zeroing(model, name: str, test: pd.DataFrame, important: np.ndarray, weights: str, rule: str, grid: Grid = (3, 4),
                 image_size: tuple[int, int] | None = None, batch_size: int = 32, device: str | torch.device = "cpu",
                 progress: bool = True) -> dict[str, np.ndarray]:
     """Predictions of one model on the original test images and with each image's important or trivial half
-    zeroed, cached under ``cache_config`` (which must identify the model's weights and the halves' rule)."""
+    zeroed. ``weights`` identifies the model's weights and ``rule`` the halves' rule; the original predictions
+    are cached apart from the halves, so Table I under several rules (or measures) computes them once."""
     from iqaxai.results import ResultsCache, config_key
 
     check_zeroing_supported(model)
     important = np.asarray(important, dtype=bool)
     if important.shape != (len(test), grid[0] * grid[1]):
         raise ValueError(f"important halves must be [{len(test)}, {grid[0] * grid[1]}], got {important.shape}")
-    cache = ResultsCache("zeroing", {**cache_config, "model": name, "grid": list(grid), "size": image_size,
-                                     "images_and_halves": config_key({"images": test["image"].astype(str).tolist(),
-                                                                      "important": important.astype(int).tolist()})})
+    identity = {"weights": weights, "model": name, "size": image_size}
+    images = test["image"].astype(str).tolist()
     kwargs = dict(grid=grid, image_size=image_size, batch_size=batch_size, device=device)
-    runs = {"original": None, "important zeroed": important, "trivial zeroed": ~important}
-    done = cache.map(lambda zeroed: {"scores": predict_zeroed(model, test, zeroed, **kwargs)},
-                     [(k.replace(" ", "_"), v) for k, v in runs.items()], desc=f"zeroing {name}", progress=progress)
-    return {k: done[k.replace(" ", "_")]["scores"] for k in runs}
+    original = ResultsCache("zeroing_original", {**identity, "images": config_key({"images": images})})
+    out = {"original": original.map(lambda _: {"scores": predict_zeroed(model, test, None, **kwargs)}, [("original", None)],
+                                    desc=f"{name} on the test images", progress=progress)["original"]["scores"]}
+    halves = ResultsCache("zeroing", {**identity, "rule": rule, "grid": list(grid),
+                                      "images_and_halves": config_key({"images": images, "important": important.astype(int).tolist()})})
+    runs = {"important zeroed": important, "trivial zeroed": ~important}
+    done = halves.map(lambda zeroed: {"scores": predict_zeroed(model, test, zeroed, **kwargs)},
+                      [(k.replace(" ", "_"), v) for k, v in runs.items()], desc=f"zeroing {name}", progress=progress)
+    return {**out, **{k: done[k.replace(" ", "_")]["scores"] for k in runs}}
