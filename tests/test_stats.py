@@ -198,9 +198,9 @@ def test_error_names_the_argument():
 
 def test_fit_logistic5_falls_back_to_bounded_fit_when_unbounded_fails():
     # Nearly linear data on which both unbounded Levenberg-Marquardt starts run out of evaluations
-    # (found by search; seed 84; also with the default 20,000): the bounded fit must still return a curve at least as good as the
-    # least-squares line, which is the special case b1 = 0 of the 5-parameter logistic; so must the
-    # monotone fit (the line is monotone).
+    # (found by search; seed 84; also with the default 20,000): the bounded fit must still return a
+    # curve at least as good as the least-squares line, which is the special case b1 = 0 of the
+    # 5-parameter logistic; so must the monotone fit (the line is monotone).
     rng = np.random.default_rng(84)
     x = rng.normal(size=200)
     y = x + rng.normal(scale=1.0, size=200)

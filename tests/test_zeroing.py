@@ -95,6 +95,12 @@ def test_run_zeroing_is_cached_and_consistent(small_world, tmp_path, monkeypatch
     monkeypatch.setattr("iqaxai.zeroing.predict_zeroed", lambda *a, **k: pytest.fail("recomputed a cached result"))
     again = run_zeroing(model, "region_mean", test, important, "none", "planted", batch_size=4, progress=False)
     assert all(np.array_equal(out[k], again[k]) for k in out)
+    calls = []
+    monkeypatch.setattr("iqaxai.zeroing.predict_zeroed",
+                        lambda model, test, zeroed, **k: calls.append(zeroed) or np.zeros(len(test)))
+    other = run_zeroing(model, "region_mean", test, ~important, "none", "another rule", batch_size=4, progress=False)
+    assert len(calls) == 2 and all(c is not None for c in calls)  # another rule: the halves only, not the originals
+    assert np.array_equal(other["original"], out["original"])
     with pytest.raises(ValueError, match="important halves must be"):
         run_zeroing(model, "region_mean", test, important[:3], "none", "planted")
 
