@@ -128,7 +128,7 @@ def run_zeroing(model, name: str, test: pd.DataFrame, important: np.ndarray, wei
     """Predictions of one model on the original test images and with each image's important or trivial half
     zeroed. ``weights`` identifies the model's weights and ``rule`` the halves' rule; the original predictions
     are cached apart from the halves, so Table I under several rules (or measures) computes them once."""
-    from iqaxai.results import ResultsCache, config_key
+    from iqaxai.results import ResultsCache, cached, config_key
 
     check_zeroing_supported(model)
     important = np.asarray(important, dtype=bool)
@@ -137,12 +137,11 @@ def run_zeroing(model, name: str, test: pd.DataFrame, important: np.ndarray, wei
     identity = {"weights": weights, "model": name, "size": image_size}
     images = test["image"].astype(str).tolist()
     kwargs = dict(grid=grid, image_size=image_size, batch_size=batch_size, device=device)
-    original = ResultsCache("zeroing_original", {**identity, "images": config_key({"images": images})})
-    out = {"original": original.map(lambda _: {"scores": predict_zeroed(model, test, None, **kwargs)}, [("original", None)],
-                                    desc=f"{name} on the test images", progress=progress)["original"]["scores"]}
-    halves = ResultsCache("zeroing", {**identity, "rule": rule, "grid": list(grid),
-                                      "images_and_halves": config_key({"images": images, "important": important.astype(int).tolist()})})
+    original = cached("zeroing_original", {**identity, "images": config_key({"images": images})},
+                      lambda: {"scores": predict_zeroed(model, test, None, **kwargs)})["scores"]
+    halves_key = config_key({"images": images, "important": important.astype(int).tolist()})
+    halves = ResultsCache("zeroing", {**identity, "rule": rule, "grid": list(grid), "images_and_halves": halves_key})
     runs = {"important zeroed": important, "trivial zeroed": ~important}
     done = halves.map(lambda zeroed: {"scores": predict_zeroed(model, test, zeroed, **kwargs)},
                       [(k.replace(" ", "_"), v) for k, v in runs.items()], desc=f"zeroing {name}", progress=progress)
-    return {**out, **{k: done[k.replace(" ", "_")]["scores"] for k in runs}}
+    return {"original": original, **{k: done[k.replace(" ", "_")]["scores"] for k in runs}}
